@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "DiskCache",
+    products: [
+        .library(name: "DiskCache", targets: ["DiskCache"]),
+        .executable(name: "diskcache", targets: ["diskcache"]),
+        .executable(name: "diskcache-demo", targets: ["diskcache-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "CDiskCacheSupport",
+            cSettings: [.unsafeFlags(["-O2", "-msse4.2"])]
+        ),
+        .target(
+            name: "DiskCache",
+            dependencies: [
+                "CDiskCacheSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
+        ),
+        .executableTarget(
+            name: "diskcache",
+            dependencies: [
+                "DiskCache",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "diskcache-demo", dependencies: ["DiskCache"]),
+        .executableTarget(name: "diskcache-bench", dependencies: ["DiskCache", "CDiskCacheSupport"]),
+        .executableTarget(name: "dc-testchild", dependencies: ["DiskCache"]),
+        .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "CDiskCacheSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
