@@ -13,17 +13,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     ],
     targets: [
-        .target(
-            name: "CDiskCacheSupport",
-            cSettings: [.unsafeFlags(["-O2", "-msse4.2"])]
-        ),
+        .target(name: "CDiskCacheSupport"),
         .target(
             name: "DiskCache",
             dependencies: [
                 "CDiskCacheSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
+            ]
         ),
         .executableTarget(
             name: "diskcache",

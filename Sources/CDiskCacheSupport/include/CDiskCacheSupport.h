@@ -1,0 +1,38 @@
+// Small C helpers the Swift engine cannot express cheaply: hardware CRC32C, atomics on memory
+// shared between processes through mmap, and a fork generation counter.
+#ifndef CDISKCACHESUPPORT_H
+#define CDISKCACHESUPPORT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CRC32C (Castagnoli) of `length` bytes, continuing from `crc` (start with 0).
+/// Uses SSE4.2 when the processor has it, a table otherwise.
+uint32_t dcs_crc32c(uint32_t crc, const void *data, size_t length);
+
+/// Atomic operations on 64-bit words that live in a MAP_SHARED page: Swift's own atomics
+/// cannot be placed at an arbitrary address in such a mapping.
+static inline uint64_t dcs_load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void dcs_store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint64_t dcs_fetch_add(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
+static inline uint64_t dcs_exchange(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+
+/// Incremented in every child right after fork(); per-process state (lock descriptors, the
+/// in-process mutex) compares it to notice that it was inherited and must be reopened.
+uint64_t dcs_fork_generation(void);
+
+/// Thin wrappers for libc functions whose names Swift confuses with same-named structs.
+int dcs_flock(int fd, int operation);
+/// stat(2): 0 on success with size and whether it is a directory; -1 with errno set.
+int dcs_stat(const char *path, int64_t *size, int *is_directory);
+/// statfs(2)'s f_type; -1 with errno set on failure.
+int64_t dcs_statfs_type(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

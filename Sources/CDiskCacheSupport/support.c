@@ -1,0 +1,97 @@
+#include "CDiskCacheSupport.h"
+#include <pthread.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+static uint32_t crc_table[8][256];
+static int have_sse42 = -1;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = crc_table[0][i];
+        for (int t = 1; t < 8; t++) {
+            c = crc_table[0][c & 0xFF] ^ (c >> 8);
+            crc_table[t][i] = c;
+        }
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    have_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+    have_sse42 = 0;
+#endif
+}
+
+static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n) {
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w ^= crc;
+        crc = crc_table[7][w & 0xFF] ^ crc_table[6][(w >> 8) & 0xFF] ^ crc_table[5][(w >> 16) & 0xFF] ^
+              crc_table[4][(w >> 24) & 0xFF] ^ crc_table[3][(w >> 32) & 0xFF] ^ crc_table[2][(w >> 40) & 0xFF] ^
+              crc_table[1][(w >> 48) & 0xFF] ^ crc_table[0][w >> 56];
+        p += 8; n -= 8;
+    }
+    while (n--) crc = crc_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        c = __builtin_ia32_crc32di(c, w);
+        p += 8; n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t dcs_crc32c(uint32_t crc, const void *data, size_t length) {
+    pthread_once(&crc_once, crc_init);
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (have_sse42) return ~crc_hw(crc, (const uint8_t *)data, length);
+#endif
+    return ~crc_sw(crc, (const uint8_t *)data, length);
+}
+
+static uint64_t fork_generation = 0;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) { __atomic_fetch_add(&fork_generation, 1, __ATOMIC_RELAXED); }
+static void fork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+uint64_t dcs_fork_generation(void) {
+    pthread_once(&fork_once, fork_init);
+    return __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+}
+
+int dcs_flock(int fd, int operation) { return flock(fd, operation); }
+
+int dcs_stat(const char *path, int64_t *size, int *is_directory) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *size = (int64_t)st.st_size;
+    *is_directory = S_ISDIR(st.st_mode) ? 1 : 0;
+    return 0;
+}
+
+int64_t dcs_statfs_type(const char *path) {
+    struct statfs st;
+    if (statfs(path, &st) != 0) return -1;
+    return (int64_t)st.f_type;
+}

@@ -1,0 +1,114 @@
+/// Something `check` found.
+public struct CheckFinding: Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// A stretch of the log that fails its checksum.
+        case damagedRecord
+        /// An item whose value file is missing, of the wrong size or fails its checksum.
+        case damagedValueFile
+        /// A file in the directory that no item refers to.
+        case unknownFile
+        /// An empty directory among the value directories.
+        case emptyDirectory
+        /// The index and a fresh replay of the log disagree.
+        case countMismatch
+    }
+    public var kind: Kind
+    public var message: String
+    /// The path concerned, if any.
+    public var path: String?
+    /// Whether `check(fix: true)` repaired it.
+    public var fixed: Bool
+
+    public var description: String { message }
+}
+
+extension DiskCache {
+    /// Verifies every record, every value file and the directory's contents; with `fix`,
+    /// removes what cannot be read (damaged records by compaction, items whose value file is
+    /// gone, unknown files and empty directories).
+    public func check(fix: Bool = false) throws -> [CheckFinding] {
+        try withWriting {
+            var findings: [CheckFinding] = []
+            guard let fd = segmentFD else { return findings }
+            let segPath = segmentPath(applied.segment)
+            var replayed = ShardIndex()
+            replayed.bulkLoading = true
+            let scan: Segment.ScanResult
+            do {
+                scan = try Segment.scan(fd, from: 0, to: applied.end, resync: true) { h, rec, off in
+                    Self.apply(h, rec, off, to: &replayed)
+                }
+            } catch {
+                throw DiskCacheError.io("read segment", segPath, error)
+            }
+            for offset in scan.damaged {
+                findings.append(CheckFinding(kind: .damagedRecord, message: "Damaged record at offset \(offset) of \(segPath)", path: segPath, fixed: fix))
+            }
+            if replayed.count != index.count {
+                findings.append(CheckFinding(kind: .countMismatch, message: "Index holds \(index.count) items, the log \(replayed.count)", path: nil, fixed: fix))
+            }
+
+            var referenced = Set<String>()
+            var toDelete: [Int] = []
+            for i in index.table.liveIndices {
+                let e = index.table.entries[i]
+                let problem: String? = try withEntryRecord(e) { h, rec in
+                    guard let h else { return "Damaged record for an item at offset \(e.offset) of \(segPath)" }
+                    guard h.isExternal else { return nil }
+                    guard let ext = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])) else {
+                        return "Malformed value file reference at offset \(e.offset) of \(segPath)"
+                    }
+                    referenced.insert(ext.name)
+                    var buffer: [UInt8] = []
+                    if PathOps.fileSize(directory + "/" + ext.name) == nil { return "Missing value file \(directory)/\(ext.name)" }
+                    if !ValueFiles.read(directory: directory, ext, into: &buffer) { return "Value file \(directory)/\(ext.name) has the wrong size or checksum" }
+                    return nil
+                }
+                if let problem {
+                    findings.append(CheckFinding(kind: .damagedValueFile, message: problem, path: nil, fixed: fix))
+                    toDelete.append(i)
+                }
+            }
+            if fix {
+                for i in toDelete { deleteEntry(i) }
+            }
+
+            // Files nobody refers to, and empty directories, below the cache directory.
+            func walk(_ relative: String) -> Bool {
+                let full = relative.isEmpty ? directory : directory + "/" + relative
+                guard let names = try? PathOps.listDirectory(full) else { return false }
+                var empty = true
+                for name in names.sorted() {
+                    let rel = relative.isEmpty ? name : relative + "/" + name
+                    let path = directory + "/" + rel
+                    if PathOps.isDirectory(path) {
+                        if relative.isEmpty && !(name.utf8.count == 2 && name.utf8.allSatisfy(isHex)) { empty = false; continue }
+                        if walk(rel) {
+                            findings.append(CheckFinding(kind: .emptyDirectory, message: "Empty directory \(path)", path: path, fixed: fix))
+                            if fix { try? PathOps.rmdir(path) } else { empty = false }
+                        } else {
+                            empty = false
+                        }
+                        continue
+                    }
+                    empty = false
+                    if relative.isEmpty { continue }  // the engine's own files and the user's
+                    if !referenced.contains(rel) {
+                        findings.append(CheckFinding(kind: .unknownFile, message: "Unknown file \(path)", path: path, fixed: fix))
+                        if fix { try? PathOps.unlink(path) }
+                    }
+                }
+                return empty
+            }
+            _ = walk("")
+
+            if fix && (!scan.damaged.isEmpty || replayed.count != index.count) {
+                try commitPending()
+                try compactLocked()
+            }
+            return findings
+        }
+    }
+}
+
+private func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }

@@ -1,0 +1,92 @@
+import SystemPackage
+
+extension DiskCache {
+    /// Compacts when more than half of a log larger than 4 MiB is dead records.
+    func compactIfWorthIt() throws {
+        let end = applied.end
+        guard end > 4 << 20, (end - index.liveRecordBytes) * 2 > end else { return }
+        try compactLocked()
+    }
+
+    /// Rewrites the live records into a new segment, oldest store first, and switches every
+    /// process to it. Records that fail their checksum are left behind.
+    public func compact() throws {
+        try withWriting {
+            try commitPending()
+            try compactLocked()
+        }
+    }
+
+    /// Caller holds the exclusive lock with nothing pending.
+    func compactLocked() throws {
+        guard let coordinator else { return }
+        let newID = applied.segment + 1
+        let path = segmentPath(newID)
+        let temp = path + ".tmp"
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw DiskCacheError.io("create segment", temp, error)
+        }
+        // A crash from here to the publication leaves the flag set: the next writer then
+        // settles on the newest complete segment before appending anywhere.
+        coordinator.setWriting(true)
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 22)
+        var written: Int64 = 0
+        func flush() throws {
+            try out.withUnsafeBytes { try fd.writeAll(at: written, $0) }
+            written += Int64(out.count)
+            out.removeAll(keepingCapacity: true)
+        }
+        do {
+            for (name, value) in index.settings.sorted(by: { $0.key < $1.key }) {
+                var h = RecordHeader(kind: .setting)
+                let (kind, bytes) = value.encoded()
+                h.keyKind = ItemKind.text.rawValue
+                h.valueKind = kind.rawValue
+                var n = name
+                n.withUTF8 { nb in bytes.withUnsafeBytes { RecordHeader.append(h, key: UnsafeRawBufferPointer(nb), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &out) } }
+            }
+            let order = index.table.liveIndices.sorted {
+                let a = index.table.entries[$0], b = index.table.entries[$1]
+                return a.storeTime != b.storeTime ? a.storeTime < b.storeTime : a.rowid < b.rowid
+            }
+            for i in order {
+                let e = index.table.entries[i]
+                try withEntryRecord(e) { h, rec in
+                    guard var h else { return }
+                    h.expireTime = e.expireTime
+                    h.aux = UInt64(bitPattern: e.accessCount)
+                    RecordHeader.append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+                                        tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
+                                        value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]), to: &out)
+                    if e.accessTime != e.storeTime {
+                        var a = RecordHeader(kind: .access)
+                        a.keyKind = h.keyKind
+                        a.storeTime = e.accessTime
+                        RecordHeader.append(a, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+                                            tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &out)
+                    }
+                }
+                if out.count >= 1 << 22 { try flush() }
+            }
+            try flush()
+            try fd.syncData()
+            try fd.close()
+            try PathOps.rename(temp, path)
+        } catch {
+            try? fd.close()
+            try? PathOps.unlink(temp)
+            coordinator.setWriting(false)
+            throw DiskCacheError.io("compact into", temp, error)
+        }
+        let old = applied.segment
+        let head = LogHead(segment: newID, end: written)
+        coordinator.publish(head)
+        coordinator.setWriting(false)
+        try reload(head)
+        try? PathOps.unlink(segmentPath(old))
+    }
+}

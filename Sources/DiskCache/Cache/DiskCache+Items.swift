@@ -1,0 +1,384 @@
+/// A stored item as seen during `withItem`: the buffers are valid only inside the closure.
+public struct ItemView {
+    public let kind: ItemKind
+    /// The value's bytes; empty when the value is in a file that was not read.
+    public let value: UnsafeRawBufferPointer
+    /// Absolute expire time (seconds since the epoch), nil if the item never expires.
+    public let expireTime: Double?
+    public let tagKind: ItemKind?
+    public let tag: UnsafeRawBufferPointer
+    /// The value file's path when the value lives in a file of its own.
+    public let filePath: String?
+    /// Whether `value` holds the value (false only for an unread file).
+    public let isMaterialized: Bool
+}
+
+/// Where `set` puts a value.
+public enum ValueStorage: Sendable {
+    /// In a file when at least the `disk_min_file_size` setting, else in the log.
+    case automatic
+    /// In the log whatever its size.
+    case inline
+    /// In a file of its own whatever its size.
+    case file
+}
+
+extension DiskCache {
+    // MARK: Reading
+
+    /// Calls `body` with the live item stored under `key`, or returns nil on a miss (absent,
+    /// expired, or damaged on disk: a damaged item is never served).
+    ///
+    /// - Parameter readFile: asked with the value's kind when it lives in a file; return false
+    ///   to get its path instead of its bytes.
+    public func withItem<R>(_ key: KeyRef, readFile: (ItemKind) -> Bool = { _ in true }, _ body: (ItemView) throws -> R) throws -> R? {
+        var accessed = false
+        let result: R? = try withReading {
+            guard let i = index.find(key) else {
+                countStat(hit: false)
+                return nil
+            }
+            let e = index.table[i]
+            if e.isExpired(at: wallClock()) {
+                countStat(hit: false)
+                return nil
+            }
+            let r = try withEntryRecord(e) { h, rec -> R? in
+                guard let h else { return nil }
+                return try withValue(h, rec, readFile: readFile, body)
+            }
+            countStat(hit: r != nil)
+            accessed = r != nil
+            return r
+        }
+        if accessed && (settings.policy == .leastRecentlyUsed || settings.policy == .leastFrequentlyUsed) {
+            try noteAccess(key)
+        }
+        return result
+    }
+
+    /// Calls `body` with a verified record of an entry (nil header if it is damaged).
+    func withEntryRecord<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let length = Int(e.recordLength)
+        if e.offset >= applied.end {
+            let start = Int(e.offset - applied.end)
+            return try pending.withUnsafeBytes { raw in
+                let rec = UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
+                return try body(RecordHeader.decode(rec), rec)
+            }
+        }
+        if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
+        guard let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        let n: Int
+        do {
+            n = try scratch.withUnsafeMutableBytes { try fd.readAll(at: e.offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<length])) }
+        } catch {
+            throw DiskCacheError.io("read", segmentPath(applied.segment), error)
+        }
+        return try scratch.withUnsafeBytes { raw in
+            let rec = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+            return try body(n == length ? RecordHeader.decode(rec) : nil, rec)
+        }
+    }
+
+    func withValue<R>(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, readFile: (ItemKind) -> Bool, _ body: (ItemView) throws -> R) throws -> R? {
+        let kind = ItemKind(rawValue: h.valueKind) ?? .blob
+        let tag = UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)])
+        let tagKind = h.tagKind == 0 ? nil : ItemKind(rawValue: h.tagKind)
+        let expire: Double? = h.expireTime.isNaN ? nil : h.expireTime
+        let valueBytes = UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])
+        guard h.isExternal else {
+            return try body(ItemView(kind: kind, value: valueBytes, expireTime: expire, tagKind: tagKind, tag: tag, filePath: nil, isMaterialized: true))
+        }
+        guard let ext = ExternalValue(valueBytes) else { return nil }
+        let path = directory + "/" + ext.name
+        if !readFile(kind) {
+            guard PathOps.fileSize(path) != nil else { return nil }
+            return try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(start: nil, count: 0), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: false))
+        }
+        var buffer = [UInt8]()
+        guard ValueFiles.read(directory: directory, ext, into: &buffer) else { return nil }
+        return try buffer.withUnsafeBytes { b in
+            try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(rebasing: b[0..<Int(ext.size)]), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: true))
+        }
+    }
+
+    func externalValue(of e: Entry) throws -> ExternalValue? {
+        try withEntryRecord(e) { h, rec in
+            guard let h, h.isExternal else { return nil }
+            return ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]))
+        }
+    }
+
+    /// Whether a live item is stored under `key`.
+    public func contains(_ key: KeyRef) throws -> Bool {
+        try withReading {
+            guard let i = index.find(key) else { return false }
+            return !index.table[i].isExpired(at: wallClock())
+        }
+    }
+
+    /// Records an access for the least-recently/frequently-used policies.
+    func noteAccess(_ key: KeyRef) throws {
+        try withWriting {
+            guard index.find(key) != nil else { return }
+            var h = RecordHeader(kind: .access)
+            h.keyKind = key.kind.rawValue
+            h.storeTime = wallClock()
+            h.aux = 1
+            appendRecord(h, key: key.bytes)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Stores `value` under `key`, replacing any previous item.
+    ///
+    /// - Parameters:
+    ///   - expireTime: absolute time (seconds since the epoch) after which the item is gone.
+    ///   - tag: an optional tag for `evict(tag:)`.
+    ///   - storage: inline in the log, or in a file of its own.
+    public func set(_ key: KeyRef, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws {
+        try checkKey(key)
+        if try placeInFile(value.count, storage) {
+            let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
+            try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: false)
+        } else {
+            try checkLength(value.count, "value")
+            try withWriting {
+                let now = wallClock()
+                putRecord(key, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
+                try cullAfterWrite(now)
+            }
+        }
+    }
+
+    /// Stores a value read in chunks by `next` (fills the buffer, returns the count, 0 at the
+    /// end) in a file of its own, without holding the whole value in memory.
+    public func set(_ key: KeyRef, kind: ItemKind, expireTime: Double? = nil, tag: KeyRef? = nil, streaming next: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
+        try checkKey(key)
+        let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, next)
+        try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: false)
+    }
+
+    /// Stores `value` only if no live item is stored under `key`. Returns whether it stored.
+    public func add(_ key: KeyRef, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws -> Bool {
+        try checkKey(key)
+        if try placeInFile(value.count, storage) {
+            let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
+            return try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: true)
+        }
+        try checkLength(value.count, "value")
+        return try withWriting {
+            let now = wallClock()
+            if let i = index.find(key), !index.table[i].isExpired(at: now) { return false }
+            putRecord(key, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
+            try cullAfterWrite(now)
+            return true
+        }
+    }
+
+    private func placeInFile(_ count: Int, _ storage: ValueStorage) throws -> Bool {
+        switch storage {
+        case .inline: return false
+        case .file: return true
+        case .automatic:
+            let minSize = try withReading { settings.minFileSize }
+            return count >= minSize
+        }
+    }
+
+    @discardableResult
+    private func storeExternal(_ key: KeyRef, kind: ItemKind, _ ext: ExternalValue, expireTime: Double?, tag: KeyRef?, onlyIfAbsent: Bool) throws -> Bool {
+        let encoded = ext.encoded()
+        do {
+            return try withWriting {
+                let now = wallClock()
+                if onlyIfAbsent, let i = index.find(key), !index.table[i].isExpired(at: now) {
+                    removeOnRollback.append(directory + "/" + ext.name)
+                    ValueFiles.remove(directory: directory, name: ext.name)
+                    return false
+                }
+                removeOnRollback.append(directory + "/" + ext.name)
+                encoded.withUnsafeBytes { payload in
+                    putRecord(key, kind: kind, payload: payload, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now)
+                }
+                try cullAfterWrite(now)
+                return true
+            }
+        } catch {
+            ValueFiles.remove(directory: directory, name: ext.name)
+            throw error
+        }
+    }
+
+    func checkKey(_ key: KeyRef) throws {
+        if key.bytes.count > RecordHeader.maxPartLength {
+            throw DiskCacheError(.keyTooLarge, "Key of \(key.bytes.count) bytes is larger than the limit of \(RecordHeader.maxPartLength) bytes")
+        }
+        if (key.kind == .int || key.kind == .float) && key.bytes.count != 8 {
+            throw DiskCacheError(.invalidArgument, "Numeric key must be 8 bytes, not \(key.bytes.count)")
+        }
+    }
+
+    func checkLength(_ count: Int, _ what: String) throws {
+        if count > RecordHeader.maxPartLength {
+            throw DiskCacheError(.keyTooLarge, "Inline \(what) of \(count) bytes is larger than the limit of \(RecordHeader.maxPartLength) bytes; store it in a file")
+        }
+    }
+
+    /// Appends a put for `key` (keeping the rowid and key presentation of an existing item)
+    /// and schedules the replaced value file for removal.
+    func putRecord(_ key: KeyRef, kind: ItemKind, payload: UnsafeRawBufferPointer, external: Bool, externalSize: Int64 = 0, expireTime: Double?, tag: KeyRef?, now: Double, accessCount: Int64 = 0) {
+        var h = RecordHeader(kind: .put)
+        h.flags = external ? RecordFlags.external : 0
+        h.valueKind = kind.rawValue
+        h.storeTime = now
+        h.expireTime = expireTime ?? .nan
+        h.aux = UInt64(bitPattern: accessCount)
+        h.tagKind = tag?.kind.rawValue ?? 0
+        var keyKind = key.kind
+        let keyBytes = key.bytes
+        var converted: UInt64 = 0
+        if let i = index.find(key) {
+            let existing = index.table[i]
+            h.rowid = existing.rowid
+            // The stored key keeps the form it was first stored in (SQLite's UPDATE keeps the
+            // key column): 1.0 stays 1.0 when later set as 1.
+            if existing.keyKind != key.kind.rawValue, let v = key.integerValue, let ek = ItemKind(rawValue: existing.keyKind) {
+                keyKind = ek
+                converted = ek == .float ? Double(v).bitPattern.littleEndian : UInt64(bitPattern: v.littleEndian)
+            }
+        } else {
+            h.rowid = index.maxRowid + 1
+        }
+        h.keyKind = keyKind.rawValue
+        let tagBytes = tag?.bytes ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let replaced: Entry?
+        if keyKind != key.kind {
+            replaced = withUnsafeBytes(of: &converted) { appendRecord(h, key: UnsafeRawBufferPointer($0), tag: tagBytes, value: payload) }
+        } else {
+            replaced = appendRecord(h, key: keyBytes, tag: tagBytes, value: payload)
+        }
+        discard(replaced)
+    }
+
+    /// Appends a delete for entry `i` and schedules its value file for removal.
+    func deleteEntry(_ i: Int) {
+        let (cls, bytes) = index.table.identity(of: i)
+        let e = index.table[i]
+        discard(e)
+        var h = RecordHeader(kind: .delete)
+        // The record carries the identity form of the key; replay finds the same entry.
+        let kind: ItemKind
+        var keyBytes = bytes
+        switch cls {
+        case .integer: kind = .int
+        case .real: kind = .float
+        case .text: kind = .text
+        case .blob: kind = .blob
+        case .pickle: kind = .pickle
+        }
+        h.keyKind = kind.rawValue
+        _ = keyBytes.withUnsafeMutableBytes { appendRecord(h, key: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Removes the live item under `key`. Returns whether there was one.
+    @discardableResult
+    public func delete(_ key: KeyRef) throws -> Bool {
+        try withWriting {
+            guard let i = index.find(key), !index.table[i].isExpired(at: wallClock()) else { return false }
+            deleteEntry(i)
+            return true
+        }
+    }
+
+    /// Removes the live item under `key`, calling `body` with it first. Nil if there was none.
+    public func pop<R>(_ key: KeyRef, _ body: (ItemView) throws -> R) throws -> R? {
+        try withWriting {
+            guard let i = index.find(key), !index.table[i].isExpired(at: wallClock()) else { return nil }
+            let e = index.table[i]
+            let r: R? = try withEntryRecord(e) { h, rec in
+                guard let h else { return nil }
+                return try withValue(h, rec, readFile: { _ in true }, body)
+            }
+            deleteEntry(i)
+            return r
+        }
+    }
+
+    /// Sets a live item's expire time (nil: never). Returns whether there was a live item.
+    public func touch(_ key: KeyRef, expireTime: Double?) throws -> Bool {
+        try withWriting {
+            guard let i = index.find(key), !index.table[i].isExpired(at: wallClock()) else { return false }
+            var h = RecordHeader(kind: .touch)
+            h.keyKind = index.table[i].keyKind
+            h.expireTime = expireTime ?? .nan
+            let (cls, bytes) = index.table.identity(of: i)
+            h.keyKind = cls == .integer ? ItemKind.int.rawValue : cls == .real ? ItemKind.float.rawValue : h.keyKind
+            _ = bytes.withUnsafeBytes { appendRecord(h, key: $0) }
+            return true
+        }
+    }
+
+    /// The result of `incr`: the new number, integer or float as stored.
+    public enum Number: Equatable, Sendable {
+        case int(Int64)
+        case float(Double)
+    }
+
+    /// Adds `delta` to the number stored under `key`, atomically across processes. A missing
+    /// or expired key starts from `initial` (nil: returns nil and stores nothing). Expire
+    /// time and tag of an existing item are kept.
+    ///
+    /// - Throws: `.notNumeric` if the stored value is not an int or float, `.invalidArgument`
+    ///   on 64-bit overflow.
+    public func incr(_ key: KeyRef, by delta: Int64, initial: Int64?) throws -> Number? {
+        try checkKey(key)
+        return try withWriting {
+            let now = wallClock()
+            guard let i = index.find(key), !index.table[i].isExpired(at: now) else {
+                guard let initial else { return nil }
+                let (sum, overflow) = initial.addingReportingOverflow(delta)
+                if overflow { throw DiskCacheError(.invalidArgument, "incr overflows a 64-bit integer") }
+                var v = sum.littleEndian
+                withUnsafeBytes(of: &v) { putRecord(key, kind: .int, payload: $0, external: false, expireTime: nil, tag: nil, now: now) }
+                try cullAfterWrite(now)
+                return .int(sum)
+            }
+            let e = index.table[i]
+            let (result, tagKind, tagBytes, expire): (Number, UInt8, [UInt8], Double) = try withEntryRecord(e) { h, rec in
+                guard let h, !h.isExternal else {
+                    throw DiskCacheError(.notNumeric, "Value stored under the key is not a number")
+                }
+                let v = UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])
+                let tag = Array(rec[h.tagOffset..<(h.tagOffset + h.tagLength)])
+                switch ItemKind(rawValue: h.valueKind) {
+                case .int where v.count == 8:
+                    let (sum, overflow) = Int64(littleEndian: v.loadUnaligned(as: Int64.self)).addingReportingOverflow(delta)
+                    if overflow { throw DiskCacheError(.invalidArgument, "incr overflows a 64-bit integer") }
+                    return (.int(sum), h.tagKind, tag, h.expireTime)
+                case .float where v.count == 8:
+                    let d = Double(bitPattern: UInt64(littleEndian: v.loadUnaligned(as: UInt64.self)))
+                    return (.float(d + Double(delta)), h.tagKind, tag, h.expireTime)
+                default:
+                    throw DiskCacheError(.notNumeric, "Value stored under the key is not a number")
+                }
+            }
+            var payload: UInt64
+            let kind: ItemKind
+            switch result {
+            case .int(let v): payload = UInt64(bitPattern: v).littleEndian; kind = .int
+            case .float(let d): payload = d.bitPattern.littleEndian; kind = .float
+            }
+            let counted = e.accessCount + (settings.policy == .leastFrequentlyUsed ? 1 : 0)
+            tagBytes.withUnsafeBytes { t in
+                let tag = tagKind == 0 ? nil : KeyRef(kind: ItemKind(rawValue: tagKind) ?? .blob, bytes: t)
+                withUnsafeBytes(of: &payload) {
+                    putRecord(key, kind: kind, payload: $0, external: false, expireTime: expire.isNaN ? nil : expire, tag: tag, now: now, accessCount: counted)
+                }
+            }
+            return result
+        }
+    }
+}

@@ -1,0 +1,190 @@
+/// A key as stored, returned by iteration and queue operations.
+public struct StoredKey: Equatable, Sendable {
+    public var kind: ItemKind
+    public var bytes: [UInt8]
+
+    public init(kind: ItemKind, bytes: [UInt8]) {
+        self.kind = kind
+        self.bytes = bytes
+    }
+
+    public func withRef<R>(_ body: (KeyRef) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { try body(KeyRef(kind: kind, bytes: $0)) }
+    }
+}
+
+/// Which end of a queue.
+public enum QueueSide: Sendable {
+    case front, back
+}
+
+extension DiskCache {
+    /// The key as stored in an entry's record (its original kind and bytes).
+    func storedKey(_ i: Int) throws -> StoredKey {
+        let e = index.table.entries[i]
+        if let k = try? withEntryRecord(e, { h, rec -> StoredKey? in
+            guard let h else { return nil }
+            return StoredKey(kind: ItemKind(rawValue: h.keyKind) ?? .blob, bytes: Array(rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
+        }) {
+            return k
+        }
+        // Damaged record: the identity still names the key.
+        let (cls, bytes) = index.table.identity(of: i)
+        let kind: ItemKind = cls == .integer ? .int : cls == .real ? .float : cls == .text ? .text : cls == .pickle ? .pickle : .blob
+        return StoredKey(kind: kind, bytes: bytes)
+    }
+
+    static func queueKey(_ prefix: String?, _ n: Int64) -> StoredKey {
+        if let prefix {
+            let digits = String(n)
+            let text = prefix + "-" + String(repeating: "0", count: max(0, 15 - digits.count)) + digits
+            return StoredKey(kind: .text, bytes: Array(text.utf8))
+        }
+        return StoredKey(kind: .int, bytes: withUnsafeBytes(of: n.littleEndian) { Array($0) })
+    }
+
+    /// Stores `value` under a new key at one end of a queue (python-diskcache's `push`):
+    /// integer keys around 500000000000000 without a prefix, `prefix-%015d` text keys with
+    /// one. Returns the key.
+    public func push(prefix: String?, side: QueueSide, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws -> StoredKey {
+        var external: ExternalValue?
+        if try withReading({ storage == .file || (storage == .automatic && value.count >= settings.minFileSize) }) {
+            external = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
+        }
+        do {
+            return try withWriting {
+                index.trackQueue(prefix)
+                let numbers = index.queueNumbers(prefix)!
+                let n: Int64
+                switch side {
+                case .back: n = numbers.last.map { $0 + 1 } ?? 500_000_000_000_000
+                case .front: n = numbers.first.map { $0 - 1 } ?? 500_000_000_000_000
+                }
+                let key = DiskCache.queueKey(prefix, n)
+                let now = wallClock()
+                try key.withRef { k in
+                    if let ext = external {
+                        removeOnRollback.append(directory + "/" + ext.name)
+                        ext.encoded().withUnsafeBytes { putRecord(k, kind: kind, payload: $0, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now) }
+                    } else {
+                        try checkLength(value.count, "value")
+                        putRecord(k, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
+                    }
+                }
+                try cullAfterWrite(now)
+                return key
+            }
+        } catch {
+            if let ext = external { ValueFiles.remove(directory: directory, name: ext.name) }
+            throw error
+        }
+    }
+
+    /// Calls `body` with the item at one end of a queue and removes it (`remove`), or leaves
+    /// it (peek). Expired items met at the end are removed and skipped, as are items whose
+    /// value is missing or damaged. Nil if the queue is empty.
+    public func pull<R>(prefix: String?, side: QueueSide, remove: Bool, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
+        try withWriting {
+            index.trackQueue(prefix)
+            while true {
+                guard let numbers = index.queueNumbers(prefix),
+                      let n = side == .front ? numbers.first : numbers.last else { return nil }
+                let key = DiskCache.queueKey(prefix, n)
+                guard let i = key.withRef({ index.find($0) }) else { return nil }
+                let e = index.table.entries[i]
+                if e.isExpired(at: wallClock()) {
+                    deleteEntry(i)
+                    continue
+                }
+                let stored = try storedKey(i)
+                let r: R? = try withEntryRecord(e) { h, rec in
+                    guard let h else { return nil }
+                    return try withValue(h, rec, readFile: { _ in true }) { try body(stored, $0) }
+                }
+                if r == nil || remove { deleteEntry(i) }
+                if let r { return r }
+            }
+        }
+    }
+
+    /// Calls `body` with the first or last item in insertion order (python-diskcache's
+    /// `peekitem`), removing expired items met on the way. Nil if the cache is empty.
+    public func peekItem<R>(last: Bool, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
+        try withWriting {
+            while true {
+                guard let i = index.endOfRowOrder(last: last) else { return nil }
+                let e = index.table.entries[i]
+                if e.isExpired(at: wallClock()) {
+                    deleteEntry(i)
+                    continue
+                }
+                let stored = try storedKey(i)
+                let r: R? = try withEntryRecord(e) { h, rec in
+                    guard let h else { return nil }
+                    return try withValue(h, rec, readFile: { _ in true }) { try body(stored, $0) }
+                }
+                if let r { return r }
+                deleteEntry(i)
+            }
+        }
+    }
+
+    /// Up to `limit` keys in insertion order after (or, reversed, before) the rowid `cursor`,
+    /// never past `bound` (the snapshot taken when iteration began), with their rowids.
+    /// Expired items are included (python-diskcache's iteration does).
+    public func keysPage(after cursor: Int64?, bound: Int64, reverse: Bool, limit: Int) throws -> [(rowid: Int64, key: StoredKey)] {
+        try withReading {
+            let indices = index.rowPage(after: cursor, bound: bound, reverse: reverse, limit: limit)
+            return try indices.map { (index.table.entries[$0].rowid, try storedKey($0)) }
+        }
+    }
+
+    /// The largest rowid now (iteration snapshots it), and the smallest.
+    public func rowidBounds() throws -> (min: Int64, max: Int64)? {
+        try withReading {
+            guard let first = index.endOfRowOrder(last: false), let last = index.endOfRowOrder(last: true) else { return nil }
+            return (index.table.entries[first].rowid, index.table.entries[last].rowid)
+        }
+    }
+
+    /// Every key in SQLite's key order (python-diskcache's `iterkeys`): numbers by value, then
+    /// text, then bytes (pickled before raw on equal bytes), each by bytes.
+    public func keysInKeyOrder(reverse: Bool = false) throws -> [StoredKey] {
+        try withReading {
+            var keys = try index.table.liveIndices.map { try storedKey($0) }
+            keys.sort(by: StoredKey.sqliteOrder)
+            if reverse { keys.reverse() }
+            return keys
+        }
+    }
+}
+
+extension StoredKey {
+    var numericValue: Double? {
+        switch kind {
+        case .int: return Double(Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }))
+        case .float: return Double(bitPattern: UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+        default: return nil
+        }
+    }
+
+    private var sqliteClass: Int {
+        switch kind {
+        case .int, .float: return 0
+        case .text: return 1
+        case .blob, .pickle: return 2
+        }
+    }
+
+    static func sqliteOrder(_ a: StoredKey, _ b: StoredKey) -> Bool {
+        if a.sqliteClass != b.sqliteClass { return a.sqliteClass < b.sqliteClass }
+        if a.sqliteClass == 0 {
+            if a.kind == .int && b.kind == .int {
+                return Int64(littleEndian: a.bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) < Int64(littleEndian: b.bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+            }
+            return a.numericValue! < b.numericValue!
+        }
+        if a.bytes != b.bytes { return a.bytes.lexicographicallyPrecedes(b.bytes) }
+        return a.kind == .pickle && b.kind == .blob
+    }
+}

@@ -1,0 +1,489 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CDiskCacheSupport
+import SystemPackage
+
+/// A persistent key→value cache in a directory, shared by threads, processes and (through
+/// the coordinator) hosts.
+///
+/// The directory holds one append-only log (`segment-N.dcl`) of checksummed records, a
+/// `control` file through which processes exclude each other and publish how far the log is
+/// committed, and value files (`ab/cd/….val`) for large values. Each process keeps an index
+/// in memory and brings it up to date before every operation by applying the records other
+/// processes appended since it last looked.
+///
+/// For example:
+///
+///     let cache = try DiskCache(directory: "/tmp/example")
+///     try cache.set("answer", bytes: Array("42".utf8))
+///     let item = try cache.get("answer")   // item?.value == Array("42".utf8)
+public final class DiskCache: @unchecked Sendable {
+    /// The cache directory as given.
+    public let directory: String
+    let overrides: [String: SettingValue]
+
+    var mutex = RecursiveMutex()
+    var forkGeneration: UInt64
+
+    // Everything below is guarded by `mutex`.
+    var coordinator: Coordinator?
+    var segmentFD: FileDescriptor?
+    var segmentID: UInt64 = 0
+    /// The head the index reflects.
+    var applied = LogHead(segment: 0, end: 0)
+    var index = ShardIndex()
+    var settings = EffectiveSettings()
+    var scratch = [UInt8](repeating: 0, count: 4096)
+    /// Records of the running write, not yet in the segment (they start at `applied.end`).
+    var pending: [UInt8] = []
+    var holdsExclusive = false
+    var transactionDepth = 0
+    var removeAfterCommit: [String] = []
+    var removeOnRollback: [String] = []
+    var pendingHits = 0
+    var pendingMisses = 0
+
+    /// Opens (creating if needed) the cache in `directory`. `settings` override the persisted
+    /// ones and are persisted in turn (python-diskcache's rule).
+    ///
+    /// - Throws: `DiskCacheError` naming the path if the directory cannot be created or read,
+    ///   or a setting is invalid.
+    public init(directory: String, settings: [String: SettingValue] = [:]) throws {
+        self.directory = directory
+        for (k, v) in settings { try EffectiveSettings.validate(k, v) }
+        self.overrides = settings
+        forkGeneration = dcs_fork_generation()
+        mutex.lock()
+        defer { mutex.unlock() }
+        try open()
+    }
+
+    deinit {
+        closeFiles()
+    }
+
+    /// Releases descriptors and mappings. The next operation reopens (python-diskcache's
+    /// `close()` behaves the same way).
+    public func close() {
+        mutex.lock()
+        defer { mutex.unlock() }
+        flushStats()
+        closeFiles()
+    }
+
+    func closeFiles() {
+        coordinator?.close()
+        coordinator = nil
+        try? segmentFD?.close()
+        segmentFD = nil
+        index = ShardIndex()
+        applied = LogHead(segment: 0, end: 0)
+    }
+
+    // MARK: Opening
+
+    func open() throws {
+        if PathOps.fileSize(directory) != nil && !PathOps.isDirectory(directory) {
+            throw DiskCacheError(.notADirectory, "Could not open cache: '\(directory)' exists and is not a directory")
+        }
+        do { try PathOps.makeDirectories(directory) } catch {
+            throw DiskCacheError.io("create cache directory", directory, error)
+        }
+        let coordinator = try LocalCoordinator(directory: directory)
+        self.coordinator = coordinator
+        try coordinator.lockExclusive()
+        holdsExclusive = true
+        defer {
+            holdsExclusive = false
+            coordinator.unlockExclusive()
+        }
+        do {
+            try recoverHead(coordinator)
+            try reload(coordinator.publishedHead())
+            try applyOverrides()
+        } catch {
+            closeFiles()
+            throw error
+        }
+    }
+
+    /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
+    /// segment, and its end including complete records a crashed writer left past the head.
+    private func recoverHead(_ coordinator: Coordinator) throws {
+        let names: [String]
+        do { names = try PathOps.listDirectory(directory) } catch {
+            throw DiskCacheError.io("list", directory, error)
+        }
+        let segments = names.compactMap(Segment.id(fromName:)).sorted()
+        var head = coordinator.publishedHead()
+        let fresh = coordinator.isFresh
+        if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
+            head = LogHead(segment: segments.last ?? 1, end: 0)
+        }
+        let fd = try openSegment(head.segment, create: true)
+        defer { try? fd.close() }
+        let size: Int64
+        do { size = try fd.fileSize() } catch { throw DiskCacheError.io("stat", segmentPath(head.segment), error) }
+        if head.end > size { head.end = 0 }
+        // Past the head there is either nothing, a crashed writer's leftovers, or (after a
+        // power loss that kept the segment but not the control page) committed records.
+        // Complete records and complete groups are adopted; the first torn one ends the log.
+        if size > head.end {
+            let scan = try Segment.scan(fd, from: head.end, to: size) { _, _, _ in }
+            head.end = scan.validEnd
+            if scan.validEnd < size {
+                do { _ = try fd.resize(to: scan.validEnd) } catch {
+                    throw DiskCacheError.io("truncate torn tail of", segmentPath(head.segment), error)
+                }
+            }
+        }
+        coordinator.setWriting(false)
+        if head != coordinator.publishedHead() || fresh { coordinator.publish(head) }
+        for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
+    }
+
+    func segmentPath(_ id: UInt64) -> String { directory + "/" + Segment.name(id) }
+
+    func openSegment(_ id: UInt64, create: Bool) throws -> FileDescriptor {
+        let path = segmentPath(id)
+        do {
+            return try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch let e as Errno {
+            throw DiskCacheError.io("open segment", path, e)
+        }
+    }
+
+    /// Rebuilds the index from the segment named by `head`, up to its end.
+    func reload(_ head: LogHead) throws {
+        let fd = try openSegment(head.segment, create: false)
+        var fresh = ShardIndex()
+        fresh.bulkLoading = true
+        do {
+            _ = try Segment.scan(fd, from: 0, to: head.end, resync: true) { h, rec, off in
+                Self.apply(h, rec, off, to: &fresh)
+            }
+        } catch {
+            try? fd.close()
+            throw DiskCacheError.io("read segment", segmentPath(head.segment), error as? Errno ?? .ioError)
+        }
+        fresh.finishBulkLoad()
+        try? segmentFD?.close()
+        segmentFD = fd
+        segmentID = head.segment
+        applied = head
+        index = fresh
+        settings = EffectiveSettings(effectiveSettingValues())
+    }
+
+    /// Applies one record to an index: the single place where records change state, used by
+    /// replay, tailing and the writer itself.
+    @discardableResult
+    static func apply(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, _ offset: Int64, to index: inout ShardIndex) -> Entry? {
+        let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
+                         bytes: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
+        switch h.kind {
+        case .put:
+            return index.applyPut(h, record: rec, offset: offset)
+        case .delete:
+            return index.applyDelete(key)
+        case .touch:
+            index.applyTouch(key, expireTime: h.expireTime)
+        case .access:
+            index.applyAccess(key, time: h.storeTime, countDelta: Int64(bitPattern: h.aux))
+        case .clear:
+            index.applyClear()
+        case .setting:
+            let name = String(decoding: key.bytes, as: UTF8.self)
+            if let v = SettingValue(kind: h.valueKind, bytes: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])) {
+                index.applySetting(name, v, recordLength: h.totalLength)
+            }
+        case .begin, .commit:
+            break
+        }
+        return nil
+    }
+
+    private func applyOverrides() throws {
+        var changed = false
+        for (name, value) in overrides.sorted(by: { $0.key < $1.key }) where index.settings[name] != value {
+            appendSetting(name, value)
+            changed = true
+        }
+        if changed { try commitPending() }
+        settings = EffectiveSettings(effectiveSettingValues())
+    }
+
+    func effectiveSettingValues() -> [String: SettingValue] {
+        EffectiveSettings.defaults.merging(index.settings) { _, stored in stored }
+    }
+
+    // MARK: Per-operation entry points
+
+    /// Reopens per-process state after fork or close. Called with `mutex` held.
+    @inline(__always)
+    func prepare() throws {
+        if coordinator == nil { try open() }
+    }
+
+    /// Fork check before taking the mutex: a child must not use the parent's mutex (another
+    /// parent thread may have held it) nor its flock.
+    @inline(__always)
+    func checkFork() throws {
+        let generation = dcs_fork_generation()
+        if generation != forkGeneration { try afterFork(generation) }
+    }
+
+    private func afterFork(_ generation: UInt64) throws {
+        mutex = RecursiveMutex()
+        forkGeneration = generation
+        holdsExclusive = false
+        transactionDepth = 0
+        pending.removeAll()
+        removeAfterCommit.removeAll()
+        removeOnRollback.removeAll()
+        pendingHits = 0
+        pendingMisses = 0
+        try coordinator?.reopenAfterFork()
+    }
+
+    /// Runs a read: index brought up to date with the published head first.
+    @inline(__always)
+    func withReading<R>(_ body: () throws -> R) throws -> R {
+        try checkFork()
+        mutex.lock()
+        defer { mutex.unlock() }
+        try prepare()
+        if !holdsExclusive { try catchUp() }
+        return try body()
+    }
+
+    /// Runs a write: exclusive lock, index current, records appended, committed on success,
+    /// rolled back on error. Inside a transaction it joins the transaction.
+    @inline(__always)
+    func withWriting<R>(_ body: () throws -> R) throws -> R {
+        try checkFork()
+        mutex.lock()
+        defer { mutex.unlock() }
+        try prepare()
+        if holdsExclusive { return try body() }
+        try acquireExclusive()
+        defer { releaseExclusive() }
+        do {
+            let r = try body()
+            try commitPending()
+            return r
+        } catch {
+            rollbackPending()
+            throw error
+        }
+    }
+
+    /// Runs `body` as one transaction: other processes see all of its writes or none, a crash
+    /// inside leaves the cache as if it never began, and an error thrown out of it undoes it.
+    /// Nested calls on one thread join the outermost.
+    ///
+    /// For example:
+    ///
+    ///     try cache.transact {
+    ///         let n = try cache.incr("count", by: 1)
+    ///         try cache.set("last", int: n)
+    ///     }
+    public func transact<R>(_ body: () throws -> R) throws -> R {
+        try checkFork()
+        mutex.lock()
+        defer { mutex.unlock() }
+        try prepare()
+        if transactionDepth > 0 {
+            transactionDepth += 1
+            defer { transactionDepth -= 1 }
+            return try body()
+        }
+        try acquireExclusive()
+        transactionDepth = 1
+        defer {
+            transactionDepth = 0
+            releaseExclusive()
+        }
+        appendMarker(.begin)
+        let beginLength = pending.count
+        do {
+            let r = try body()
+            if pending.count == beginLength {
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                appendMarker(.commit)
+            }
+            try commitPending()
+            return r
+        } catch {
+            rollbackPending()
+            throw error
+        }
+    }
+
+    func acquireExclusive() throws {
+        guard let coordinator else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        try coordinator.lockExclusive()
+        holdsExclusive = true
+        do {
+            if coordinator.isWriting || coordinator.isFresh {
+                // A writer died between writing and publishing (or the control page is new):
+                // settle the log's end before anyone appends.
+                try recoverHead(coordinator)
+            }
+            try catchUp()
+        } catch {
+            releaseExclusive()
+            throw error
+        }
+    }
+
+    func releaseExclusive() {
+        holdsExclusive = false
+        coordinator?.unlockExclusive()
+    }
+
+    /// Applies records other processes published since this process last looked.
+    @inline(__always)
+    func catchUp() throws {
+        guard let coordinator else { return }
+        let head = coordinator.publishedHead()
+        if head == applied { return }
+        try catchUpSlow(head, coordinator)
+    }
+
+    private func catchUpSlow(_ first: LogHead, _ coordinator: Coordinator) throws {
+        var head = first
+        for _ in 0..<100 {
+            if head.segment != applied.segment {
+                do {
+                    try reload(head)
+                    return
+                } catch let e as DiskCacheError where e.errno == .noSuchFileOrDirectory {
+                    // Compacted again before we opened it: look at the head once more.
+                    head = coordinator.publishedHead()
+                    continue
+                }
+            }
+            guard let fd = segmentFD else { return }
+            if head.end < applied.end {
+                try reload(head)
+                return
+            }
+            let start = applied.end
+            do {
+                _ = try Segment.scan(fd, from: start, to: head.end, resync: true) { h, rec, off in
+                    Self.apply(h, rec, off, to: &index)
+                }
+            } catch {
+                throw DiskCacheError.io("read segment", segmentPath(applied.segment), error as? Errno ?? .ioError)
+            }
+            applied = head
+            if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
+            return
+        }
+    }
+
+    // MARK: Appending records
+
+    /// Appends a record to the running write and applies it to the index at once, so later
+    /// operations in the same write see it. Returns the entry it replaced or removed.
+    @discardableResult
+    func appendRecord(_ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Entry? {
+        let start = pending.count
+        RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending)
+        var h = header
+        h.keyLength = key.count
+        h.tagLength = tag.count
+        h.valueLength = value.count
+        let offset = applied.end + Int64(start)
+        return pending.withUnsafeBytes { raw in
+            Self.apply(h, UnsafeRawBufferPointer(rebasing: raw[start..<(start + h.totalLength)]), offset, to: &index)
+        }
+    }
+
+    func appendMarker(_ kind: RecordKind) {
+        RecordHeader.append(RecordHeader(kind: kind), key: UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &pending)
+    }
+
+    func appendSetting(_ name: String, _ value: SettingValue) {
+        var h = RecordHeader(kind: .setting)
+        let (kind, bytes) = value.encoded()
+        h.keyKind = ItemKind.text.rawValue
+        h.valueKind = kind.rawValue
+        var n = name
+        _ = n.withUTF8 { nameBytes in
+            bytes.withUnsafeBytes { v in
+                appendRecord(h, key: UnsafeRawBufferPointer(nameBytes), value: v)
+            }
+        }
+    }
+
+    /// Writes the running write's records past the head, makes them durable if asked, and
+    /// publishes the new head.
+    func commitPending() throws {
+        defer {
+            removeOnRollback.removeAll()
+        }
+        if pending.isEmpty {
+            removeGarbageFiles()
+            return
+        }
+        guard let coordinator, let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        coordinator.setWriting(true)
+        do {
+            try pending.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
+            if settings.durability == .sync { try fd.syncData() }
+        } catch {
+            // Nothing was published: cut whatever part was written so no one adopts it.
+            _ = try? fd.resize(to: applied.end)
+            coordinator.setWriting(false)
+            throw DiskCacheError.io("append to", segmentPath(applied.segment), error as? Errno ?? .ioError)
+        }
+        let head = LogHead(segment: applied.segment, end: applied.end + Int64(pending.count))
+        coordinator.publish(head)
+        coordinator.setWriting(false)
+        applied = head
+        pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
+        removeGarbageFiles()
+        try compactIfWorthIt()
+    }
+
+    /// Undoes the running write: its records were never published; the index is rebuilt from
+    /// what was, and value files it created are removed.
+    func rollbackPending() {
+        pending.removeAll()
+        removeAfterCommit.removeAll()
+        for path in removeOnRollback { try? PathOps.unlink(path) }
+        removeOnRollback.removeAll()
+        do { try reload(applied) } catch { closeFiles() }
+    }
+
+    func removeGarbageFiles() {
+        for name in removeAfterCommit { ValueFiles.remove(directory: directory, name: name) }
+        removeAfterCommit.removeAll()
+    }
+
+    /// Notes that a removed or replaced entry's value file is garbage once the write commits.
+    func discard(_ old: Entry?) {
+        guard let old, old.isExternal else { return }
+        if let name = try? externalValue(of: old)?.name { removeAfterCommit.append(name) }
+    }
+
+    // MARK: Statistics
+
+    func countStat(hit: Bool) {
+        guard settings.statistics else { return }
+        if hit { pendingHits += 1 } else { pendingMisses += 1 }
+        flushStats()
+    }
+
+    func flushStats() {
+        if pendingHits != 0 || pendingMisses != 0 {
+            coordinator?.addStats(hits: pendingHits, misses: pendingMisses)
+            pendingHits = 0
+            pendingMisses = 0
+        }
+    }
+}

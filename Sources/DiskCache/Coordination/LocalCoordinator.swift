@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CDiskCacheSupport
+import SystemPackage
+
+/// Coordination on a local disk: `flock` on the control file for writers, and a page of that
+/// file mapped shared for the published head and the statistics (one atomic load per read).
+final class LocalCoordinator: Coordinator {
+    static let fileName = "control"
+    private static let pageSize = 4096
+    private static let magic: UInt64 = 0x3130_4C52_5443_4344  // "DCCTRL01"
+
+    private enum Slot: Int {
+        case magic = 0, head = 1, hits = 2, misses = 3, writing = 4
+    }
+
+    let path: String
+    private var fd: FileDescriptor
+    private let page: UnsafeMutableRawPointer
+    private(set) var isFresh = false
+
+    init(directory: String) throws {
+        path = directory + "/" + LocalCoordinator.fileName
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch let e as Errno {
+            throw DiskCacheError.io("open control file", path, e)
+        }
+        do {
+            let file = fd
+            if try file.fileSize() < LocalCoordinator.pageSize {
+                // Growing under the lock so two openers do not both initialise.
+                try file.flock(LOCK_EX)
+                defer { try? file.flock(LOCK_UN) }
+                if try file.fileSize() < LocalCoordinator.pageSize {
+                    _ = try file.resize(to: Int64(LocalCoordinator.pageSize))
+                }
+            }
+            page = try fd.mapShared(length: LocalCoordinator.pageSize)
+        } catch let e as Errno {
+            try? fd.close()
+            throw DiskCacheError.io("map control file", path, e)
+        }
+    }
+
+    @inline(__always)
+    private func word(_ slot: Slot) -> UnsafeMutablePointer<UInt64> {
+        page.assumingMemoryBound(to: UInt64.self) + slot.rawValue
+    }
+
+    func lockExclusive() throws {
+        do { try fd.flock(LOCK_EX) } catch {
+            throw DiskCacheError.io("lock", path, error)
+        }
+        isFresh = dcs_load_acquire(word(.magic)) != LocalCoordinator.magic
+    }
+
+    func unlockExclusive() {
+        try? fd.flock(LOCK_UN)
+    }
+
+    @inline(__always)
+    func publishedHead() -> LogHead {
+        LogHead(packed: dcs_load_acquire(word(.head)))
+    }
+
+    func publish(_ head: LogHead) {
+        dcs_store_release(word(.head), head.packed)
+        if isFresh {
+            dcs_store_release(word(.magic), LocalCoordinator.magic)
+            isFresh = false
+        }
+    }
+
+    func setWriting(_ writing: Bool) {
+        dcs_store_release(word(.writing), writing ? 1 : 0)
+    }
+
+    var isWriting: Bool { dcs_load_acquire(word(.writing)) != 0 }
+
+    func addStats(hits: Int, misses: Int) {
+        if hits != 0 { _ = dcs_fetch_add(word(.hits), UInt64(hits)) }
+        if misses != 0 { _ = dcs_fetch_add(word(.misses), UInt64(misses)) }
+    }
+
+    func stats() -> (hits: Int64, misses: Int64) {
+        (Int64(bitPattern: dcs_load_acquire(word(.hits))), Int64(bitPattern: dcs_load_acquire(word(.misses))))
+    }
+
+    func resetStats() {
+        _ = dcs_exchange(word(.hits), 0)
+        _ = dcs_exchange(word(.misses), 0)
+    }
+
+    func reopenAfterFork() throws {
+        // The inherited descriptor shares its flock with the parent: open our own.
+        let fresh: FileDescriptor
+        do {
+            fresh = try FileDescriptor.open(FilePath(path), .readWrite, options: [.closeOnExec])
+        } catch let e as Errno {
+            throw DiskCacheError.io("reopen control file after fork", path, e)
+        }
+        try? fd.close()
+        fd = fresh
+    }
+
+    func close() {
+        munmap(page, LocalCoordinator.pageSize)
+        try? fd.close()
+    }
+}

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CDiskCacheSupport
+import SystemPackage
+
+/// Large values in files of their own, named relative to the cache directory
+/// (`ab/cd/<28 hex>.val`, python-diskcache's layout), written privately and published with
+/// `rename` so a reader never sees a partial file.
+enum ValueFiles {
+    static func randomName() -> String {
+        var g = SystemRandomNumberGenerator()
+        let hex = Array("0123456789abcdef".utf8)
+        var chars = [UInt8]()
+        chars.reserveCapacity(32)
+        for _ in 0..<32 { chars.append(hex[Int(g.next() & 15)]) }
+        let s = String(decoding: chars, as: UTF8.self)
+        let a = s.prefix(2), b = s.dropFirst(2).prefix(2), rest = s.dropFirst(4)
+        return "\(a)/\(b)/\(rest).val"
+    }
+
+    /// Writes a new value file from chunks supplied by `next` (which fills the buffer and
+    /// returns the count, 0 at the end). Returns its name, size and checksum.
+    static func write(directory: String, sync: Bool, _ next: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ExternalValue {
+        let name = randomName()
+        let path = directory + "/" + name
+        let parent = String(path[..<path.lastIndex(of: "/")!])
+        do { try PathOps.makeDirectories(parent) } catch {
+            throw DiskCacheError.io("create value directory", parent, error)
+        }
+        let temp = path + ".tmp"
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw DiskCacheError.io("create value file", temp, error as? Errno ?? .ioError)
+        }
+        var size: Int64 = 0
+        var crc: UInt32 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        do {
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try next($0) }
+                if n == 0 { break }
+                try buffer.withUnsafeBytes { b in
+                    let chunk = UnsafeRawBufferPointer(rebasing: b[0..<n])
+                    crc = dcs_crc32c(crc, chunk.baseAddress!, n)
+                    do { try fd.writeAll(at: size, chunk) } catch {
+                        throw DiskCacheError.io("write value file", temp, error)
+                    }
+                }
+                size += Int64(n)
+            }
+            if sync { try fd.syncData() }
+            try fd.close()
+        } catch {
+            try? fd.close()
+            try? PathOps.unlink(temp)
+            if let e = error as? DiskCacheError { throw e }
+            throw DiskCacheError.io("write value file", temp, error as? Errno ?? .ioError)
+        }
+        do { try PathOps.rename(temp, path) } catch {
+            try? PathOps.unlink(temp)
+            throw DiskCacheError.io("publish value file", path, error)
+        }
+        return ExternalValue(size: size, crc: crc, name: name)
+    }
+
+    /// Writes a value held in memory.
+    static func write(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
+        var done = 0
+        return try write(directory: directory, sync: sync) { buf in
+            let n = min(buf.count, bytes.count - done)
+            if n > 0 { buf.baseAddress!.copyMemory(from: bytes.baseAddress! + done, byteCount: n) }
+            done += n
+            return n
+        }
+    }
+
+    /// Reads a whole value file, verifying size and checksum; nil if missing or damaged.
+    static func read(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
+        let path = directory + "/" + ext.name
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
+        defer { try? fd.close() }
+        let size = Int(ext.size)
+        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
+        let ok: Bool = buffer.withUnsafeMutableBytes { b in
+            let target = UnsafeMutableRawBufferPointer(rebasing: b[0..<size])
+            guard let n = try? fd.readAll(at: 0, target), n == size else { return false }
+            return size == 0 || dcs_crc32c(0, target.baseAddress!, size) == ext.crc
+        }
+        return ok
+    }
+
+    /// Removes a value file and the directories it leaves empty (python-diskcache's rule).
+    static func remove(directory: String, name: String) {
+        let path = directory + "/" + name
+        try? PathOps.unlink(path)
+        var parent = Substring(name)
+        for _ in 0..<2 {
+            guard let slash = parent.lastIndex(of: "/") else { break }
+            parent = parent[..<slash]
+            if (try? PathOps.rmdir(directory + "/" + parent)) == nil { break }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+"""diskcache_swift: a drop-in replacement for python-diskcache backed by a Swift engine."""
