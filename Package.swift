@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(name: "diskcache-demo", dependencies: ["DiskCache"]),
         .executableTarget(name: "diskcache-bench", dependencies: ["DiskCache", "CDiskCacheSupport"]),
         .executableTarget(name: "dc-testchild", dependencies: ["DiskCache"]),
-        .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "CDiskCacheSupport"]),
+        .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "CDiskCacheSupport", "dc-testchild"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,164 @@
+/// An item read with `get`, copied out of the cache.
+public struct Item: Equatable, Sendable {
+    public var kind: ItemKind
+    public var value: [UInt8]
+    public var expireTime: Double?
+    public var tag: StoredKey?
+}
+
+extension StoredKey {
+    public static func text(_ s: String) -> StoredKey { StoredKey(kind: .text, bytes: Array(s.utf8)) }
+    public static func int(_ v: Int64) -> StoredKey { StoredKey(kind: .int, bytes: withUnsafeBytes(of: v.littleEndian) { Array($0) }) }
+    public static func float(_ v: Double) -> StoredKey { StoredKey(kind: .float, bytes: withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) }) }
+    public static func blob(_ b: [UInt8]) -> StoredKey { StoredKey(kind: .blob, bytes: b) }
+
+    /// The text of a text key.
+    public var text: String? { kind == .text ? String(decoding: bytes, as: UTF8.self) : nil }
+    /// The integer of an int key.
+    public var int: Int64? { kind == .int && bytes.count == 8 ? Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
+}
+
+extension StoredKey: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .text(value) }
+}
+
+extension Item {
+    /// The integer of an int value.
+    public var int: Int64? { kind == .int && value.count == 8 ? Int64(littleEndian: value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
+    public var text: String? { kind == .text ? String(decoding: value, as: UTF8.self) : nil }
+
+    init(_ v: ItemView) {
+        kind = v.kind
+        value = Array(v.value)
+        expireTime = v.expireTime
+        tag = v.tagKind.map { StoredKey(kind: $0, bytes: Array(v.tag)) }
+    }
+}
+
+/// Time-to-live to absolute expire time.
+func expireTime(after ttl: Duration?) -> Double? {
+    guard let ttl else { return nil }
+    let (s, atto) = ttl.components
+    return wallClock() + Double(s) + Double(atto) * 1e-18
+}
+
+extension DiskCache {
+    /// Opens a cache with typed settings.
+    ///
+    /// For example:
+    ///
+    ///     let cache = try DiskCache(directory: "/tmp/c", sizeLimit: 1 << 20, policy: .leastRecentlyUsed)
+    public convenience init(directory: String, sizeLimit: Int64? = nil, cullLimit: Int? = nil, policy: EvictionPolicy? = nil, statistics: Bool? = nil, minFileSize: Int? = nil, durability: Durability? = nil) throws {
+        var s: [String: SettingValue] = [:]
+        if let sizeLimit { s[SettingName.sizeLimit] = .int(sizeLimit) }
+        if let cullLimit { s[SettingName.cullLimit] = .int(Int64(cullLimit)) }
+        if let policy { s[SettingName.evictionPolicy] = .text(policy.rawValue) }
+        if let statistics { s[SettingName.statistics] = .int(statistics ? 1 : 0) }
+        if let minFileSize { s[SettingName.minFileSize] = .int(Int64(minFileSize)) }
+        if let durability { s[SettingName.durability] = .text(durability.rawValue) }
+        try self.init(directory: directory, settings: s)
+    }
+
+    /// The live item under `key`, or nil.
+    public func get(_ key: StoredKey) throws -> Item? {
+        try key.withRef { k in try withItem(k) { Item($0) } }
+    }
+
+    /// Stores bytes under `key`; `ttl` makes it expire.
+    public func set(_ key: StoredKey, bytes: [UInt8], kind: ItemKind = .blob, ttl: Duration? = nil, tag: StoredKey? = nil) throws {
+        try key.withRef { k in
+            try bytes.withUnsafeBytes { v in
+                try withTag(tag) { try set(k, kind: kind, value: v, expireTime: expireTime(after: ttl), tag: $0) }
+            }
+        }
+    }
+
+    /// Stores text under `key`.
+    public func set(_ key: StoredKey, text: String, ttl: Duration? = nil, tag: StoredKey? = nil) throws {
+        try set(key, bytes: Array(text.utf8), kind: .text, ttl: ttl, tag: tag)
+    }
+
+    /// Stores an integer under `key` (it can then be `incr`emented).
+    public func set(_ key: StoredKey, int: Int64, ttl: Duration? = nil, tag: StoredKey? = nil) throws {
+        try set(key, bytes: withUnsafeBytes(of: int.littleEndian) { Array($0) }, kind: .int, ttl: ttl, tag: tag)
+    }
+
+    /// Stores bytes under `key` only if no live item is there.
+    public func add(_ key: StoredKey, bytes: [UInt8], kind: ItemKind = .blob, ttl: Duration? = nil, tag: StoredKey? = nil) throws -> Bool {
+        try key.withRef { k in
+            try bytes.withUnsafeBytes { v in
+                try withTag(tag) { try add(k, kind: kind, value: v, expireTime: expireTime(after: ttl), tag: $0) }
+            }
+        }
+    }
+
+    @discardableResult
+    public func delete(_ key: StoredKey) throws -> Bool {
+        try key.withRef { try delete($0) }
+    }
+
+    public func pop(_ key: StoredKey) throws -> Item? {
+        try key.withRef { k in try pop(k) { Item($0) } }
+    }
+
+    public func contains(_ key: StoredKey) throws -> Bool {
+        try key.withRef { try contains($0) }
+    }
+
+    public func touch(_ key: StoredKey, ttl: Duration?) throws -> Bool {
+        try key.withRef { try touch($0, expireTime: expireTime(after: ttl)) }
+    }
+
+    /// Adds `delta` to the integer under `key` (missing: starts at `initial`).
+    @discardableResult
+    public func incr(_ key: StoredKey, by delta: Int64 = 1, initial: Int64? = 0) throws -> Int64? {
+        guard let n = try key.withRef({ try incr($0, by: delta, initial: initial) }) else { return nil }
+        switch n {
+        case .int(let v): return v
+        case .float(let d): return Int64(d)
+        }
+    }
+
+    public func evict(tag: StoredKey) throws -> Int {
+        try tag.withRef { try evict(tag: $0) }
+    }
+
+    /// Keys in insertion order (a snapshot).
+    public func keys(reverse: Bool = false) throws -> [StoredKey] {
+        guard let bounds = try rowidBounds() else { return [] }
+        var out: [StoredKey] = []
+        var cursor: Int64? = nil
+        while true {
+            let page = try keysPage(after: cursor, bound: bounds.max, reverse: reverse, limit: 1000)
+            if page.isEmpty { break }
+            out.append(contentsOf: page.map(\.key))
+            cursor = page.last!.rowid
+        }
+        return out
+    }
+
+    /// Pushes bytes onto a queue; returns the key used.
+    public func push(_ bytes: [UInt8], kind: ItemKind = .blob, prefix: String? = nil, side: QueueSide = .back) throws -> StoredKey {
+        try bytes.withUnsafeBytes { try push(prefix: prefix, side: side, kind: kind, value: $0) }
+    }
+
+    /// Removes and returns the item at one end of a queue.
+    public func pull(prefix: String? = nil, side: QueueSide = .front) throws -> (StoredKey, Item)? {
+        try pull(prefix: prefix, side: side, remove: true) { ($0, Item($1)) }
+    }
+
+    /// Returns the item at one end of a queue without removing it.
+    public func peek(prefix: String? = nil, side: QueueSide = .front) throws -> (StoredKey, Item)? {
+        try pull(prefix: prefix, side: side, remove: false) { ($0, Item($1)) }
+    }
+
+    /// The first or last item in insertion order.
+    public func peekItem(last: Bool = true) throws -> (StoredKey, Item)? {
+        try peekItem(last: last) { ($0, Item($1)) }
+    }
+
+    private func withTag<R>(_ tag: StoredKey?, _ body: (KeyRef?) throws -> R) rethrows -> R {
+        guard let tag else { return try body(nil) }
+        return try tag.withRef { try body($0) }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+import CDiskCacheSupport
+@testable import DiskCache
+
+/// A fresh directory under the system temp folder.
+func makeTempDirectory(_ name: String = "dc") -> String {
+    var template = Array((NSTemporaryDirectory() + "/\(name)-XXXXXX").utf8CString)
+    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    return String(cString: p!)
+}
+
+func removeDirectory(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+}
+
+/// The test helper executable built beside the test bundle.
+var childExecutable: String {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return exe.deletingLastPathComponent().appendingPathComponent("dc-testchild").path
+}
+
+/// Runs the child helper and returns its process (already started).
+func startChild(_ args: [String]) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: childExecutable)
+    p.arguments = args
+    try p.run()
+    return p
+}
+
+func runChild(_ args: [String]) throws -> Int32 {
+    let p = try startChild(args)
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
