@@ -195,11 +195,10 @@ extension DiskCache {
             return try withWriting {
                 let now = wallClock()
                 if onlyIfAbsent, let i = index.find(key), !index.table[i].isExpired(at: now) {
-                    removeOnRollback.append(directory + "/" + ext.name)
                     ValueFiles.remove(directory: directory, name: ext.name)
                     return false
                 }
-                removeOnRollback.append(directory + "/" + ext.name)
+                removeOnRollback.append(ext.name)
                 encoded.withUnsafeBytes { payload in
                     putRecord(key, kind: kind, payload: payload, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now)
                 }

@@ -1,5 +1,5 @@
 /// A key as stored, returned by iteration and queue operations.
-public struct StoredKey: Equatable, Sendable {
+public struct StoredKey: Hashable, Sendable {
     public var kind: ItemKind
     public var bytes: [UInt8]
 
@@ -64,7 +64,7 @@ extension DiskCache {
                 let now = wallClock()
                 try key.withRef { k in
                     if let ext = external {
-                        removeOnRollback.append(directory + "/" + ext.name)
+                        removeOnRollback.append(ext.name)
                         ext.encoded().withUnsafeBytes { putRecord(k, kind: kind, payload: $0, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now) }
                     } else {
                         try checkLength(value.count, "value")

@@ -39,6 +39,8 @@ public final class DiskCache: @unchecked Sendable {
     var pending: [UInt8] = []
     var holdsExclusive = false
     var transactionDepth = 0
+    /// Value files (names relative to the directory) to remove once the write commits, and
+    /// those the write created, to remove if it rolls back.
     var removeAfterCommit: [String] = []
     var removeOnRollback: [String] = []
     var pendingHits = 0
@@ -455,7 +457,7 @@ public final class DiskCache: @unchecked Sendable {
     func rollbackPending() {
         pending.removeAll()
         removeAfterCommit.removeAll()
-        for path in removeOnRollback { try? PathOps.unlink(path) }
+        for name in removeOnRollback { ValueFiles.remove(directory: directory, name: name) }
         removeOnRollback.removeAll()
         do { try reload(applied) } catch { closeFiles() }
     }
