@@ -91,11 +91,13 @@ extension DiskCache {
                         }
                         continue
                     }
-                    empty = false
-                    if relative.isEmpty { continue }  // the engine's own files and the user's
-                    if !referenced.contains(rel) {
+                    if relative.isEmpty { empty = false; continue }  // the engine's own files and the user's
+                    if referenced.contains(rel) {
+                        empty = false
+                    } else {
                         findings.append(CheckFinding(kind: .unknownFile, message: "Unknown file \(path)", path: path, fixed: fix))
-                        if fix { try? PathOps.unlink(path) }
+                        if fix && (try? PathOps.unlink(path)) != nil { continue }
+                        empty = false
                     }
                 }
                 return empty
