@@ -255,4 +255,43 @@ import Testing
         #expect(files.isEmpty)
         #expect(try DiskCache(directory: dir).count() == 0)
     }
+
+    @Test func writerTimesOutWhileAnotherHoldsTheLock() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let a = try DiskCache(directory: dir)
+        let b = try DiskCache(directory: dir)
+        b.lockTimeout = 0.05
+        try a.beginTransaction()
+        try a.set("held", int: 1)
+        do {
+            try b.set("x", int: 1)
+            Issue.record("write did not wait for the lock")
+        } catch let e as DiskCacheError {
+            #expect(e.code == .timeout)
+        }
+        #expect(try b.get("held") == nil, "uncommitted writes are invisible to others")
+        try a.endTransaction(commit: true)
+        try b.set("x", int: 1)
+        #expect(try b.get("held")?.int == 1)
+    }
+
+    @Test func innerTransactionErrorCaughtByOuterStillCommits() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir)
+        struct Inner: Error {}
+        try c.transact {
+            try c.set("a", int: 1)
+            do {
+                try c.transact {
+                    try c.set("b", int: 2)
+                    throw Inner()
+                }
+            } catch is Inner {}
+        }
+        let other = try DiskCache(directory: dir)
+        #expect(try other.get("a")?.int == 1)
+        #expect(try other.get("b")?.int == 2)
+    }
 }

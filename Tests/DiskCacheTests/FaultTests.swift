@@ -98,7 +98,7 @@ import Testing
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }
         let file = dir + "/plain"
-        FileManager.default.createFile(atPath: file, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: file, contents: Data([1]))
         do {
             _ = try DiskCache(directory: file)
             Issue.record("opened a file as a cache")

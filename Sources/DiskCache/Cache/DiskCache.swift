@@ -39,12 +39,21 @@ public final class DiskCache: @unchecked Sendable {
     var pending: [UInt8] = []
     var holdsExclusive = false
     var transactionDepth = 0
+    var transactionBodyStart = 0
     /// Value files (names relative to the directory) to remove once the write commits, and
     /// those the write created, to remove if it rolls back.
     var removeAfterCommit: [String] = []
     var removeOnRollback: [String] = []
     var pendingHits = 0
     var pendingMisses = 0
+
+    /// How long a write waits for another process's lock before throwing `.timeout`
+    /// (nil: no limit).
+    public var lockTimeout: Double? {
+        get { mutex.lock(); defer { mutex.unlock() }; return _lockTimeout }
+        set { mutex.lock(); defer { mutex.unlock() }; _lockTimeout = newValue }
+    }
+    var _lockTimeout: Double?
 
     /// Opens (creating if needed) the cache in `directory`. `settings` override the persisted
     /// ones and are persisted in turn (python-diskcache's rule).
@@ -94,7 +103,7 @@ public final class DiskCache: @unchecked Sendable {
         }
         let coordinator = try LocalCoordinator(directory: directory)
         self.coordinator = coordinator
-        try coordinator.lockExclusive()
+        try coordinator.lockExclusive(timeout: nil)
         holdsExclusive = true
         defer {
             holdsExclusive = false
@@ -292,32 +301,60 @@ public final class DiskCache: @unchecked Sendable {
     ///         try cache.set("last", int: n)
     ///     }
     public func transact<R>(_ body: () throws -> R) throws -> R {
+        try beginTransaction()
+        let r: R
+        do {
+            r = try body()
+        } catch {
+            try? endTransaction(commit: false)
+            throw error
+        }
+        try endTransaction(commit: true)
+        return r
+    }
+
+    /// Opens a transaction (or joins the one this thread has open): the calling thread holds
+    /// the cache until the matching `endTransaction`. For hosts whose transactions are not a
+    /// closure (Python's `with cache.transact():`). Prefer `transact`.
+    public func beginTransaction() throws {
         try checkFork()
         mutex.lock()
-        defer { mutex.unlock() }
-        try prepare()
-        if transactionDepth > 0 {
-            transactionDepth += 1
-            defer { transactionDepth -= 1 }
-            return try body()
-        }
-        try acquireExclusive()
-        transactionDepth = 1
-        defer {
-            transactionDepth = 0
-            releaseExclusive()
-        }
-        appendMarker(.begin)
-        let beginLength = pending.count
         do {
-            let r = try body()
-            if pending.count == beginLength {
+            try prepare()
+            if transactionDepth > 0 {
+                transactionDepth += 1
+                return
+            }
+            try acquireExclusive()
+        } catch {
+            mutex.unlock()
+            throw error
+        }
+        transactionDepth = 1
+        appendMarker(.begin)
+        transactionBodyStart = pending.count
+    }
+
+    /// Closes the innermost transaction. Only the outermost decides: it commits, or with
+    /// `commit: false` rolls everything back (an inner one that fails just passes the error on,
+    /// as python-diskcache's nested `transact` does).
+    public func endTransaction(commit: Bool) throws {
+        guard transactionDepth > 0 else { throw DiskCacheError(.invalidArgument, "No transaction is open") }
+        defer { mutex.unlock() }
+        transactionDepth -= 1
+        if transactionDepth > 0 { return }
+        defer { releaseExclusive() }
+        if !commit {
+            rollbackPending()
+            return
+        }
+        do {
+            if pending.count == transactionBodyStart {
                 pending.removeAll(keepingCapacity: true)
             } else {
                 appendMarker(.commit)
             }
             try commitPending()
-            return r
         } catch {
             rollbackPending()
             throw error
@@ -326,7 +363,7 @@ public final class DiskCache: @unchecked Sendable {
 
     func acquireExclusive() throws {
         guard let coordinator else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        try coordinator.lockExclusive()
+        try coordinator.lockExclusive(timeout: lockTimeout)
         holdsExclusive = true
         do {
             if coordinator.isWriting || coordinator.isFresh {

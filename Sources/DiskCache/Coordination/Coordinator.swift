@@ -22,8 +22,9 @@ struct LogHead: Equatable {
 /// shared memory page, a network-filesystem one can use lock directories and new file names
 /// on the same segment format.
 protocol Coordinator: AnyObject {
-    /// Blocks until this process is the only writer. Not reentrant: the engine nests above it.
-    func lockExclusive() throws
+    /// Blocks until this process is the only writer, at most `timeout` seconds (nil: no
+    /// limit), then throws `.timeout`. Not reentrant: the engine nests above it.
+    func lockExclusive(timeout: Double?) throws
     func unlockExclusive()
     /// The last published head (cheap: called before every read).
     func publishedHead() -> LogHead

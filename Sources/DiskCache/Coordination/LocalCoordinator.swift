@@ -49,8 +49,26 @@ final class LocalCoordinator: Coordinator {
         page.assumingMemoryBound(to: UInt64.self) + slot.rawValue
     }
 
-    func lockExclusive() throws {
-        do { try fd.flock(LOCK_EX) } catch {
+    func lockExclusive(timeout: Double?) throws {
+        do {
+            if try !fd.tryFlock() {
+                try Blocking.wait {
+                    guard let timeout else { return try fd.flock(LOCK_EX) }
+                    // flock has no timeout: poll with a backoff from 10 µs to 1 ms.
+                    let deadline = wallClock() + timeout
+                    var pause: UInt32 = 10
+                    while try !fd.tryFlock() {
+                        if wallClock() >= deadline {
+                            throw DiskCacheError(.timeout, "Timed out after \(timeout) s waiting for the lock on '\(path)'")
+                        }
+                        usleep(pause)
+                        pause = min(pause * 2, 1000)
+                    }
+                }
+            }
+        } catch let e as DiskCacheError {
+            throw e
+        } catch {
             throw DiskCacheError.io("lock", path, error)
         }
         isFresh = dcs_load_acquire(word(.magic)) != LocalCoordinator.magic

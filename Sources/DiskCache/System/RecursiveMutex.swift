@@ -21,6 +21,27 @@ final class RecursiveMutex: @unchecked Sendable {
         m.deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(m) }
+    /// Locks; if another thread holds the mutex, waits inside `Blocking.wait` (so a Python
+    /// binding can let other threads run meanwhile).
+    @inline(__always) func lock() {
+        if pthread_mutex_trylock(m) == 0 { return }
+        _ = Blocking.wait { pthread_mutex_lock(m) }
+    }
     @inline(__always) func unlock() { pthread_mutex_unlock(m) }
+}
+
+/// Hooks a host runtime sets so that waiting on a lock does not stall its other threads: the
+/// Python binding releases the GIL in `willWait` and takes it back in `didWait`. Set once,
+/// before any cache is used.
+public enum Blocking {
+    nonisolated(unsafe) public static var willWait: (@convention(c) () -> UnsafeMutableRawPointer?)? = nil
+    nonisolated(unsafe) public static var didWait: (@convention(c) (UnsafeMutableRawPointer?) -> Void)? = nil
+
+    @inline(__always)
+    static func wait<R>(_ body: () throws -> R) rethrows -> R {
+        guard let willWait, let didWait else { return try body() }
+        let token = willWait()
+        defer { didWait(token) }
+        return try body()
+    }
 }

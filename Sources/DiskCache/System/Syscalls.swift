@@ -42,6 +42,15 @@ extension FileDescriptor {
         _ = try retryingInterrupts { dcs_flock(rawValue, operation) }.get()
     }
 
+    /// Takes the exclusive `flock` if free; false if another open file description holds it.
+    func tryFlock() throws(Errno) -> Bool {
+        switch retryingInterrupts({ dcs_flock(rawValue, LOCK_EX | LOCK_NB) }) {
+        case .success: return true
+        case .failure(let e) where e == .wouldBlock: return false
+        case .failure(let e): throw e
+        }
+    }
+
     /// The file's size in bytes.
     ///
     /// The corresponding C function is `fstat`.
