@@ -23,7 +23,51 @@ public enum ValueStorage: Sendable {
     case file
 }
 
+/// Where the bytes of a value come from.
+public enum ValueSource {
+    /// In memory, stored inline or in a file as `storage` says.
+    case bytes(UnsafeRawBufferPointer, ValueStorage)
+    /// Read in chunks (fill the buffer, return the count, 0 at the end) into a file.
+    case stream((UnsafeMutableRawBufferPointer) throws -> Int)
+    /// A file already written in the cache directory (name relative to it), taken over by
+    /// the cache: a python-diskcache `Disk` subclass writes its own files.
+    case existingFile(String)
+}
+
 extension DiskCache {
+    /// Stores a value from any source; with `onlyIfAbsent`, only if no live item is there
+    /// (`add`). Returns whether it stored.
+    @discardableResult
+    public func store(_ key: KeyRef, kind: ItemKind, _ source: ValueSource, expireTime: Double? = nil, tag: KeyRef? = nil, onlyIfAbsent: Bool = false) throws -> Bool {
+        try checkKey(key)
+        if let ext = try externalValue(for: source) {
+            return try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: onlyIfAbsent)
+        }
+        guard case .bytes(let value, _) = source else { return false }
+        try checkLength(value.count, "value")
+        return try withWriting {
+            let now = wallClock()
+            if onlyIfAbsent, let i = index.find(key), !index.table[i].isExpired(at: now) { return false }
+            putRecord(key, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
+            try cullAfterWrite(now)
+            return true
+        }
+    }
+
+    /// The value file for a source that goes to a file (written or adopted now, before any
+    /// lock is taken); nil when the value goes inline.
+    func externalValue(for source: ValueSource) throws -> ExternalValue? {
+        switch source {
+        case .bytes(let value, let storage):
+            guard try placeInFile(value.count, storage) else { return nil }
+            return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
+        case .stream(let next):
+            return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, next)
+        case .existingFile(let name):
+            return try ValueFiles.adopt(directory: directory, name: name)
+        }
+    }
+
     // MARK: Reading
 
     /// Calls `body` with the live item stored under `key`, or returns nil on a miss (absent,
@@ -139,43 +183,20 @@ extension DiskCache {
     ///   - tag: an optional tag for `evict(tag:)`.
     ///   - storage: inline in the log, or in a file of its own.
     public func set(_ key: KeyRef, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws {
-        try checkKey(key)
-        if try placeInFile(value.count, storage) {
-            let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
-            try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: false)
-        } else {
-            try checkLength(value.count, "value")
-            try withWriting {
-                let now = wallClock()
-                putRecord(key, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
-                try cullAfterWrite(now)
-            }
-        }
+        try store(key, kind: kind, .bytes(value, storage), expireTime: expireTime, tag: tag)
     }
 
     /// Stores a value read in chunks by `next` (fills the buffer, returns the count, 0 at the
     /// end) in a file of its own, without holding the whole value in memory.
     public func set(_ key: KeyRef, kind: ItemKind, expireTime: Double? = nil, tag: KeyRef? = nil, streaming next: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
-        try checkKey(key)
-        let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, next)
-        try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: false)
+        try withoutActuallyEscaping(next) { next in
+            _ = try store(key, kind: kind, .stream(next), expireTime: expireTime, tag: tag)
+        }
     }
 
     /// Stores `value` only if no live item is stored under `key`. Returns whether it stored.
     public func add(_ key: KeyRef, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws -> Bool {
-        try checkKey(key)
-        if try placeInFile(value.count, storage) {
-            let ext = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
-            return try storeExternal(key, kind: kind, ext, expireTime: expireTime, tag: tag, onlyIfAbsent: true)
-        }
-        try checkLength(value.count, "value")
-        return try withWriting {
-            let now = wallClock()
-            if let i = index.find(key), !index.table[i].isExpired(at: now) { return false }
-            putRecord(key, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
-            try cullAfterWrite(now)
-            return true
-        }
+        try store(key, kind: kind, .bytes(value, storage), expireTime: expireTime, tag: tag, onlyIfAbsent: true)
     }
 
     private func placeInFile(_ count: Int, _ storage: ValueStorage) throws -> Bool {

@@ -47,10 +47,12 @@ extension DiskCache {
     /// integer keys around 500000000000000 without a prefix, `prefix-%015d` text keys with
     /// one. Returns the key.
     public func push(prefix: String?, side: QueueSide, kind: ItemKind, value: UnsafeRawBufferPointer, expireTime: Double? = nil, tag: KeyRef? = nil, storage: ValueStorage = .automatic) throws -> StoredKey {
-        var external: ExternalValue?
-        if try withReading({ storage == .file || (storage == .automatic && value.count >= settings.minFileSize) }) {
-            external = try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
-        }
+        try push(prefix: prefix, side: side, kind: kind, .bytes(value, storage), expireTime: expireTime, tag: tag)
+    }
+
+    /// `push` with a value from any source.
+    public func push(prefix: String?, side: QueueSide, kind: ItemKind, _ source: ValueSource, expireTime: Double? = nil, tag: KeyRef? = nil) throws -> StoredKey {
+        let external = try externalValue(for: source)
         do {
             return try withWriting {
                 index.trackQueue(prefix)
@@ -66,7 +68,7 @@ extension DiskCache {
                     if let ext = external {
                         removeOnRollback.append(ext.name)
                         ext.encoded().withUnsafeBytes { putRecord(k, kind: kind, payload: $0, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now) }
-                    } else {
+                    } else if case .bytes(let value, _) = source {
                         try checkLength(value.count, "value")
                         putRecord(k, kind: kind, payload: value, external: false, expireTime: expireTime, tag: tag, now: now)
                     }

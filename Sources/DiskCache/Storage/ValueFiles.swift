@@ -77,6 +77,33 @@ enum ValueFiles {
         }
     }
 
+    /// Takes over a file someone else wrote in the cache directory: its size and checksum
+    /// are recorded so later reads can verify it.
+    static func adopt(directory: String, name: String) throws -> ExternalValue {
+        guard !name.hasPrefix("/"), !name.split(separator: "/").contains("..") else {
+            throw DiskCacheError(.invalidArgument, "Value file name '\(name)' must be relative to the cache directory")
+        }
+        let path = directory + "/" + name
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) } catch {
+            throw DiskCacheError.io("open value file", path, error)
+        }
+        defer { try? fd.close() }
+        var crc: UInt32 = 0
+        var size: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n: Int
+            do { n = try buffer.withUnsafeMutableBytes { try fd.readAll(at: size, $0) } } catch {
+                throw DiskCacheError.io("read value file", path, error)
+            }
+            if n == 0 { break }
+            crc = buffer.withUnsafeBytes { dcs_crc32c(crc, $0.baseAddress!, n) }
+            size += Int64(n)
+        }
+        return ExternalValue(size: size, crc: crc, name: name)
+    }
+
     /// Reads a whole value file, verifying size and checksum; nil if missing or damaged.
     static func read(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
         let path = directory + "/" + ext.name
