@@ -1,1 +1,68 @@
-"""diskcache_swift: a drop-in replacement for python-diskcache backed by a Swift engine."""
+"""diskcache_swift: python-diskcache 5.6.3's API over a storage engine written in Swift.
+
+``import diskcache_swift as diskcache`` is meant to change nothing but the speed (and to
+survive many processes at once).
+"""
+
+from .core import (
+    DEFAULT_SETTINGS,
+    ENOVAL,
+    EVICTION_POLICY,
+    UNKNOWN,
+    Cache,
+    Disk,
+    EmptyDirWarning,
+    JSONDisk,
+    Timeout,
+    UnknownFileWarning,
+)
+from .fanout import FanoutCache
+from .persistent import Deque, Index
+from .recipes import (
+    Averager,
+    BoundedSemaphore,
+    Lock,
+    RLock,
+    barrier,
+    memoize_stampede,
+    throttle,
+)
+
+__all__ = [
+    'Averager',
+    'BoundedSemaphore',
+    'Cache',
+    'DEFAULT_SETTINGS',
+    'Deque',
+    'Disk',
+    'ENOVAL',
+    'EVICTION_POLICY',
+    'EmptyDirWarning',
+    'FanoutCache',
+    'Index',
+    'JSONDisk',
+    'Lock',
+    'RLock',
+    'Timeout',
+    'UNKNOWN',
+    'UnknownFileWarning',
+    'barrier',
+    'memoize_stampede',
+    'throttle',
+]
+
+try:
+    from .djangocache import DjangoCache  # noqa
+
+    __all__.append('DjangoCache')
+except Exception:  # pragma: no cover
+    # Django not installed or not setup so ignore.
+    pass
+
+__title__ = 'diskcache'
+__version__ = '5.6.3'
+__build__ = 0x050603
+__author__ = 'Grant Jenks'
+__license__ = 'Apache 2.0'
+__copyright__ = 'Copyright 2016-2023 Grant Jenks'
+__engine_version__ = '0.1.0'

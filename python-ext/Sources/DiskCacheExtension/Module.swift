@@ -1,0 +1,157 @@
+@preconcurrency import CPython
+import DiskCache
+
+/// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
+/// `settings` (a dict of name → int/float/str).
+let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
+    guard let slf, let args, dcs_tuple_size(args) == 2, dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict)")
+        return -1
+    }
+    let dirObj = dcs_tuple_item(args, 0)!
+    let settingsObj = dcs_tuple_item(args, 1)!
+    guard let p = PyUnicode_AsUTF8(dirObj) else { return -1 }
+    let directory = String(cString: p)
+    var settings: [String: SettingValue] = [:]
+    if dcs_dict_check(settingsObj) != 0 {
+        var pos: Py_ssize_t = 0
+        var k: PyObj?
+        var v: PyObj?
+        while PyDict_Next(settingsObj, &pos, &k, &v) != 0 {
+            guard let k, let v, let kp = PyUnicode_AsUTF8(k) else { return -1 }
+            do { settings[String(cString: kp)] = try settingValue(v) } catch { return -1 }
+        }
+    }
+    do {
+        let cache = try DiskCache(directory: directory, settings: settings)
+        if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
+        dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
+        return 0
+    } catch {
+        _ = raiseEngineError(error)
+        return -1
+    }
+}
+
+let coreDealloc: @convention(c) (PyObj?) -> Void = { slf in
+    guard let slf else { return }
+    let type = Py_TYPE(slf)!
+    if let p = dcs_get_core(slf) {
+        dcs_set_core(slf, nil)
+        Unmanaged<CoreState>.fromOpaque(p).release()
+    }
+    let free = unsafeBitCast(PyType_GetSlot(type, Py_tp_free), to: (@convention(c) (UnsafeMutableRawPointer?) -> Void).self)
+    free(UnsafeMutableRawPointer(slf))
+    dcs_decref(UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyObject.self))
+}
+
+/// A method table entry (name and docstring live for the process).
+func fastMethod(_ name: String, _ f: FastCallFunction, _ doc: String) -> PyMethodDef {
+    PyMethodDef(ml_name: UnsafePointer(strdup(name)), ml_meth: unsafeBitCast(f, to: PyCFunction.self),
+                ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: UnsafePointer(strdup(doc)))
+}
+
+func makeMethods() -> UnsafeMutablePointer<PyMethodDef> {
+    let defs: [PyMethodDef] = [
+        fastMethod("get", cacheGet, "Retrieve value from cache. If `key` is missing, return `default`."),
+        fastMethod("set", cacheSet, "Set `key` and `value` item in cache."),
+        fastMethod("add", cacheAdd, "Add `key` and `value` item to cache if not present."),
+        fastMethod("delete", cacheDelete, "Delete corresponding item for `key` from cache."),
+        fastMethod("__delitem__", cacheDelItemMethod, "Delete corresponding item for `key` from cache."),
+        fastMethod("pop", cachePop, "Remove corresponding item for `key` from cache and return value."),
+        fastMethod("incr", cacheIncr, "Increment value by delta for item with key."),
+        fastMethod("decr", cacheDecr, "Decrement value by delta for item with key."),
+        fastMethod("touch", cacheTouch, "Touch `key` in cache and update `expire` time."),
+        fastMethod("read", cacheRead, "Return file handle value corresponding to `key` from cache."),
+        fastMethod("push", cachePush, "Push `value` onto `side` of queue identified by `prefix` in cache."),
+        fastMethod("pull", cachePull, "Pull key and value item pair from `side` of queue in cache."),
+        fastMethod("peek", cachePeek, "Peek at key and value item pair from `side` of queue in cache."),
+        fastMethod("peekitem", cachePeekItem, "Peek at key and value item pair in cache based on iteration order."),
+        fastMethod("_keys_page", coreKeysPage, "(keys, last rowid) of one page of insertion order."),
+        fastMethod("_rowid_bounds", coreRowidBounds, "(first rowid, last rowid) or None."),
+        fastMethod("_sorted_keys", coreSortedKeys, "All keys in key order."),
+        fastMethod("_expire", coreExpire, "Remove expired items."),
+        fastMethod("_evict", coreEvict, "Remove items with a tag."),
+        fastMethod("_clear", coreClear, "Remove all items."),
+        fastMethod("_cull", coreCull, "Cull by policy."),
+        fastMethod("_volume", coreVolume, "Bytes used."),
+        fastMethod("_stats", coreStats, "(hits, misses)."),
+        fastMethod("_reset_stats", coreResetStats, "Zero the statistics."),
+        fastMethod("_settings", coreSettings, "Persisted settings over the engine's defaults."),
+        fastMethod("_update_setting", coreUpdateSetting, "Persist one setting."),
+        fastMethod("_configure", coreConfigure, "Disk parameters and lock timeout."),
+        fastMethod("_check", coreCheck, "Verify and optionally repair."),
+        fastMethod("_begin", coreBegin, "Open a transaction."),
+        fastMethod("_end", coreEnd, "Close a transaction (commit or roll back)."),
+        fastMethod("_close", coreClose, "Release files; the next call reopens."),
+        fastMethod("_compact", coreCompact, "Rewrite the log without dead records."),
+    ]
+    let table = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: defs.count + 1)
+    for (i, d) in defs.enumerated() { table[i] = d }
+    table[defs.count] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    return table
+}
+
+func makeCoreType() -> PyObj? {
+    var slots: [PyType_Slot] = [
+        PyType_Slot(slot: Py_tp_init, pfunc: unsafeBitCast(coreInit, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_tp_new, pfunc: unsafeBitCast(PyType_GenericNew as @convention(c) (UnsafeMutablePointer<PyTypeObject>?, PyObj?, PyObj?) -> PyObj?, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_tp_dealloc, pfunc: unsafeBitCast(coreDealloc, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_tp_methods, pfunc: UnsafeMutableRawPointer(makeMethods())),
+        PyType_Slot(slot: Py_mp_subscript, pfunc: unsafeBitCast(cacheGetItem, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_mp_ass_subscript, pfunc: unsafeBitCast(cacheSetItem, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_mp_length, pfunc: unsafeBitCast(cacheLength, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: Py_sq_contains, pfunc: unsafeBitCast(cacheContains, to: UnsafeMutableRawPointer.self)),
+        PyType_Slot(slot: 0, pfunc: nil),
+    ]
+    return slots.withUnsafeMutableBufferPointer { buf -> PyObj? in
+        var spec = PyType_Spec(name: strdup("diskcache_swift._engine.CacheCore"), basicsize: Int32(dcs_object_size()), itemsize: 0,
+                               flags: UInt32(dcs_type_flags()), slots: buf.baseAddress)
+        return PyType_FromSpec(&spec)
+    }
+}
+
+/// Python-side objects the extension raises or calls: `_setup(Timeout)` after import.
+let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
+    if let timeout {
+        if let old = imports.timeout { dcs_decref(old) }
+        imports.timeout = dcs_newref(timeout)
+    }
+    return dcs_none()
+}
+
+@_cdecl("PyInit__engine")
+public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
+    do {
+        imports = Imports(
+            pickleDumps: try importAttribute("pickle", "dumps"),
+            pickleLoads: try importAttribute("pickle", "loads"),
+            optimize: try importAttribute("pickletools", "optimize"),
+            ioOpen: try importAttribute("io", "open"),
+            timeout: nil,
+            rb: try check(pyString("rb")),
+            emptyTuple: try check(PyTuple_New(0)),
+            protocolName: try check(pyString("protocol"))
+        )
+    } catch {
+        return nil
+    }
+    // Waiting for another thread's lock must not hold the GIL that thread may need.
+    Blocking.willWait = { dcs_gil_held() != 0 ? dcs_save_thread() : nil }
+    Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
+
+    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 2)
+    functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
+    functions[1] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    guard let module = PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION) else { return nil }
+    guard let type = makeCoreType() else {
+        dcs_decref(module)
+        return nil
+    }
+    if PyModule_AddObject(module, "CacheCore", type) < 0 {
+        dcs_decref(type)
+        dcs_decref(module)
+        return nil
+    }
+    return module
+}

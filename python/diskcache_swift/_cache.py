@@ -1,0 +1,208 @@
+"""The Cache class: python-diskcache's Cache over the Swift engine.
+
+The hot methods (get, set, add, delete, pop, incr, decr, touch, read, push, pull, peek,
+peekitem and the dunder methods) are the engine's own, inherited from ``_engine.CacheCore``:
+calling them runs no Python code. What is here is the rest of the API.
+"""
+
+import contextlib as cl
+import errno
+import os
+import os.path as op
+import tempfile
+import warnings
+
+from . import _engine
+from . import core
+
+
+class Cache(_engine.CacheCore):
+    """Disk and file backed cache."""
+
+    def __init__(self, directory=None, timeout=60, disk=core.Disk, **settings):
+        try:
+            assert issubclass(disk, core.Disk)
+        except (TypeError, AssertionError):
+            raise ValueError('disk must subclass diskcache.Disk') from None
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix='diskcache-')
+        directory = str(directory)
+        directory = op.expanduser(directory)
+        directory = op.expandvars(directory)
+        self._directory = directory
+        self._timeout = 0
+        if not op.isdir(directory):
+            try:
+                os.makedirs(directory, 0o755)
+            except OSError as error:
+                if error.errno != errno.EEXIST:
+                    raise EnvironmentError(
+                        error.errno,
+                        'Cache directory "%s" does not exist and could not be created' % self._directory,
+                    ) from None
+        for key in core.METADATA:
+            settings.pop(key, None)
+        persisted = {key: value for key, value in settings.items() if value is not None}
+        super().__init__(directory, persisted)
+        sets = dict(core.DEFAULT_SETTINGS)
+        sets.update(self._settings())
+        sets.update(settings)
+        for key, value in sets.items():
+            setattr(self, key, value)
+        disk_args = {key[5:]: value for key, value in sets.items() if key.startswith('disk_')}
+        self._disk = disk(directory, **disk_args)
+        self._timeout = timeout
+        self._apply_disk()
+        self.count = len(self)
+        self.size = self._volume()
+        self.hits, self.misses = self._stats()
+
+    def _apply_disk(self):
+        disk = self._disk
+        custom = None if type(disk) is core.Disk else disk
+        self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout))
+
+    @property
+    def directory(self):
+        """Cache directory."""
+        return self._directory
+
+    @property
+    def timeout(self):
+        """Seconds a write waits for another process's lock before raising Timeout."""
+        return self._timeout
+
+    @property
+    def disk(self):
+        """Disk used for serialization."""
+        return self._disk
+
+    def memoize(self, name=None, typed=False, expire=None, tag=None, ignore=()):
+        """Memoizing cache decorator (see python-diskcache's Cache.memoize)."""
+        return core._memoize(self, name, typed, expire, tag, ignore)
+
+    @cl.contextmanager
+    def transact(self, retry=False):
+        """Context manager: the block's operations are one all-or-nothing transaction."""
+        self._begin(retry)
+        try:
+            yield
+        except BaseException:
+            self._end(False)
+            raise
+        self._end(True)
+
+    def check(self, fix=False, retry=False):
+        """Check the cache for consistency; with `fix`, repair. Returns the warnings."""
+        categories = {'unknown': core.UnknownFileWarning, 'empty': core.EmptyDirWarning}
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter('always')
+            for kind, message in self._check(fix, retry):
+                warnings.warn(message, categories.get(kind, UserWarning))
+        return found
+
+    def create_tag_index(self):
+        """Create tag index (tags are always indexed here; kept for compatibility)."""
+        self.reset('tag_index', 1)
+
+    def drop_tag_index(self):
+        """Drop tag index (kept for compatibility)."""
+        self.reset('tag_index', 0)
+
+    def evict(self, tag, retry=False):
+        """Remove items with matching `tag` from cache. Returns the count removed."""
+        return self._evict(tag, retry)
+
+    def expire(self, now=None, retry=False):
+        """Remove expired items from cache. Returns the count removed."""
+        return self._expire(now, retry)
+
+    def cull(self, retry=False):
+        """Cull items: expired first, then by eviction policy while over the size limit."""
+        return self._cull(retry)
+
+    def clear(self, retry=False):
+        """Remove all items from cache. Returns the count removed."""
+        return self._clear(retry)
+
+    def stats(self, enable=True, reset=False):
+        """Return cache statistics hits and misses; turn statistics on or off."""
+        result = self._stats()
+        self.hits, self.misses = result
+        if reset:
+            self._reset_stats()
+            self.hits = self.misses = 0
+        self.reset('statistics', enable)
+        return result
+
+    def volume(self):
+        """Return estimated total size of cache on disk."""
+        return self._volume()
+
+    def close(self):
+        """Close the cache's files; the next use reopens them."""
+        self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
+    def __iter__(self):
+        bounds = self._rowid_bounds()
+        if bounds is None:
+            return
+        cursor, bound = None, bounds[1]
+        while True:
+            keys, cursor = self._keys_page(cursor, bound, False, 100)
+            if not keys:
+                return
+            yield from keys
+
+    def __reversed__(self):
+        bounds = self._rowid_bounds()
+        if bounds is None:
+            return
+        cursor, bound = None, bounds[1]
+        while True:
+            keys, cursor = self._keys_page(cursor, bound, True, 100)
+            if not keys:
+                return
+            yield from keys
+
+    def iterkeys(self, reverse=False):
+        """Iterate keys in database (SQLite key) order."""
+        yield from self._sorted_keys(reverse)
+
+    def reset(self, key, value=core.ENOVAL, update=True):
+        """Reset `key` and `value` item from Settings; returns the value."""
+        if value is core.ENOVAL:
+            if key == 'count':
+                value = len(self)
+            elif key == 'size':
+                value = self._volume()
+            elif key in ('hits', 'misses'):
+                value = self._stats()[0 if key == 'hits' else 1]
+            else:
+                stored = self._settings()
+                if key not in stored:
+                    raise ValueError('not enough values to unpack (expected 1, got 0)')
+                value = stored[key]
+            setattr(self, key, value)
+            return value
+        if update and key not in core.METADATA:
+            self._update_setting(key, value)
+        elif update and key in ('hits', 'misses') and value == 0:
+            self._reset_stats()
+        if key.startswith('disk_'):
+            setattr(self._disk, key[5:], value)
+            self._apply_disk()
+        setattr(self, key, value)
+        return value
+
+    def __getstate__(self):
+        return (self.directory, self.timeout, type(self.disk))
+
+    def __setstate__(self, state):
+        self.__init__(*state)
