@@ -62,7 +62,7 @@ except Exception:  # pragma: no cover
 __title__ = 'diskcache'
 __version__ = '5.6.3'
 __build__ = 0x050603
-__author__ = 'Grant Jenks'
+__author__ = 'diskcache-swift developers'
 __license__ = 'Apache 2.0'
-__copyright__ = 'Copyright 2016-2023 Grant Jenks'
+__copyright__ = 'Copyright 2026 diskcache-swift developers'
 __engine_version__ = '0.1.0'

@@ -1,0 +1,279 @@
+"""FanoutCache: python-diskcache's sharded cache over diskcache_swift Caches."""
+
+import contextlib as cl
+import functools
+import itertools as it
+import operator
+import os.path as op
+import tempfile
+import time
+
+from .core import DEFAULT_SETTINGS, ENOVAL, Cache, Disk, Timeout, _memoize
+from .persistent import Deque, Index
+
+
+class FanoutCache:
+    """Cache that shards keys and values."""
+
+    def __init__(self, directory=None, shards=8, timeout=0.010, disk=Disk, **settings):
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix='diskcache-')
+        directory = str(directory)
+        directory = op.expanduser(directory)
+        directory = op.expandvars(directory)
+        default_size_limit = DEFAULT_SETTINGS['size_limit']
+        size_limit = settings.pop('size_limit', default_size_limit) / shards
+        self._count = shards
+        self._directory = directory
+        self._disk = disk
+        self._shards = tuple(
+            Cache(
+                directory=op.join(directory, '%03d' % num),
+                timeout=timeout,
+                disk=disk,
+                size_limit=size_limit,
+                **settings,
+            )
+            for num in range(shards)
+        )
+        self._hash = self._shards[0].disk.hash
+        self._caches = {}
+        self._deques = {}
+        self._indexes = {}
+
+    @property
+    def directory(self):
+        """Cache directory."""
+        return self._directory
+
+    def __getattr__(self, name):
+        safe_names = {'timeout', 'disk'}
+        valid_name = name in DEFAULT_SETTINGS or name in safe_names
+        assert valid_name, 'cannot access {} in cache shard'.format(name)
+        return getattr(self._shards[0], name)
+
+    @cl.contextmanager
+    def transact(self, retry=True):
+        """Lock every shard, in order, for the duration of the block."""
+        assert retry, 'retry must be True in FanoutCache'
+        with cl.ExitStack() as stack:
+            for shard in self._shards:
+                shard_transaction = shard.transact(retry=True)
+                stack.enter_context(shard_transaction)
+            yield
+
+    def _shard(self, key):
+        return self._shards[self._hash(key) % self._count]
+
+    def set(self, key, value, expire=None, read=False, tag=None, retry=False):
+        """Set `key` and `value` item in cache; False on timeout."""
+        try:
+            return self._shard(key).set(key, value, expire, read, tag, retry)
+        except Timeout:
+            return False
+
+    def __setitem__(self, key, value):
+        self._shard(key)[key] = value
+
+    def touch(self, key, expire=None, retry=False):
+        """Touch `key` in cache and update `expire` time; False on timeout."""
+        try:
+            return self._shard(key).touch(key, expire, retry)
+        except Timeout:
+            return False
+
+    def add(self, key, value, expire=None, read=False, tag=None, retry=False):
+        """Add `key` and `value` item to cache if absent; False on timeout."""
+        try:
+            return self._shard(key).add(key, value, expire, read, tag, retry)
+        except Timeout:
+            return False
+
+    def incr(self, key, delta=1, default=0, retry=False):
+        """Increment value by delta for item with key; None on timeout."""
+        try:
+            return self._shard(key).incr(key, delta, default, retry)
+        except Timeout:
+            return None
+
+    def decr(self, key, delta=1, default=0, retry=False):
+        """Decrement value by delta for item with key; None on timeout."""
+        try:
+            return self._shard(key).decr(key, delta, default, retry)
+        except Timeout:
+            return None
+
+    def get(self, key, default=None, read=False, expire_time=False, tag=False, retry=False):
+        """Retrieve value from cache; `default` on timeout."""
+        try:
+            return self._shard(key).get(key, default, read, expire_time, tag, retry)
+        except Timeout:
+            return default
+
+    def __getitem__(self, key):
+        return self._shard(key)[key]
+
+    def read(self, key):
+        """Return file handle corresponding to `key` from cache."""
+        handle = self.get(key, default=ENOVAL, read=True, retry=True)
+        if handle is ENOVAL:
+            raise KeyError(key)
+        return handle
+
+    def __contains__(self, key):
+        return key in self._shard(key)
+
+    def pop(self, key, default=None, expire_time=False, tag=False, retry=False):
+        """Remove item for `key` and return its value; `default` on timeout."""
+        try:
+            return self._shard(key).pop(key, default, expire_time, tag, retry)
+        except Timeout:
+            return default
+
+    def delete(self, key, retry=False):
+        """Delete item for `key`; False on timeout."""
+        try:
+            return self._shard(key).delete(key, retry)
+        except Timeout:
+            return False
+
+    def __delitem__(self, key):
+        del self._shard(key)[key]
+
+    def check(self, fix=False, retry=False):
+        """Check every shard; returns the concatenated warnings."""
+        warnings = (shard.check(fix, retry) for shard in self._shards)
+        return functools.reduce(operator.iadd, warnings, [])
+
+    def expire(self, retry=False):
+        """Remove expired items from every shard."""
+        return self._remove('expire', args=(time.time(),), retry=retry)
+
+    def create_tag_index(self):
+        """Create tag index on every shard."""
+        for shard in self._shards:
+            shard.create_tag_index()
+
+    def drop_tag_index(self):
+        """Drop tag index on every shard."""
+        for shard in self._shards:
+            shard.drop_tag_index()
+
+    def evict(self, tag, retry=False):
+        """Remove items with matching `tag` from every shard."""
+        return self._remove('evict', args=(tag,), retry=retry)
+
+    def cull(self, retry=False):
+        """Cull items from every shard."""
+        return self._remove('cull', retry=retry)
+
+    def clear(self, retry=False):
+        """Remove all items from every shard."""
+        return self._remove('clear', retry=retry)
+
+    def _remove(self, name, args=(), retry=False):
+        total = 0
+        for shard in self._shards:
+            method = getattr(shard, name)
+            while True:
+                try:
+                    count = method(*args, retry=retry)
+                    total += count
+                except Timeout as timeout:
+                    total += timeout.args[0] if timeout.args and isinstance(timeout.args[0], int) else 0
+                else:
+                    break
+        return total
+
+    def stats(self, enable=True, reset=False):
+        """Return summed hits and misses of every shard."""
+        results = [shard.stats(enable, reset) for shard in self._shards]
+        total_hits = sum(hits for hits, _ in results)
+        total_misses = sum(misses for _, misses in results)
+        return total_hits, total_misses
+
+    def volume(self):
+        """Return estimated total size of cache on disk."""
+        return sum(shard.volume() for shard in self._shards)
+
+    def close(self):
+        """Close every shard and the sub-caches."""
+        for shard in self._shards:
+            shard.close()
+        self._caches.clear()
+        self._deques.clear()
+        self._indexes.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
+    def __getstate__(self):
+        return (self._directory, self._count, self.timeout, type(self.disk))
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    def __iter__(self):
+        iterators = (iter(shard) for shard in self._shards)
+        return it.chain.from_iterable(iterators)
+
+    def __reversed__(self):
+        iterators = (reversed(shard) for shard in reversed(self._shards))
+        return it.chain.from_iterable(iterators)
+
+    def __len__(self):
+        return sum(len(shard) for shard in self._shards)
+
+    def reset(self, key, value=ENOVAL):
+        """Reset `key` and `value` item from Settings of every shard."""
+        for shard in self._shards:
+            while True:
+                try:
+                    result = shard.reset(key, value)
+                except Timeout:
+                    pass
+                else:
+                    break
+        return result
+
+    def cache(self, name, timeout=60, disk=None, **settings):
+        """Return Cache with given `name` in subdirectory."""
+        try:
+            return self._caches[name]
+        except KeyError:
+            parts = name.split('/')
+            directory = op.join(self._directory, 'cache', *parts)
+            temp = Cache(directory=directory, timeout=timeout, disk=self._disk if disk is None else Disk, **settings)
+            self._caches[name] = temp
+            return temp
+
+    def deque(self, name, maxlen=None):
+        """Return Deque with given `name` in subdirectory."""
+        try:
+            return self._deques[name]
+        except KeyError:
+            parts = name.split('/')
+            directory = op.join(self._directory, 'deque', *parts)
+            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none')
+            deque = Deque.fromcache(cache, maxlen=maxlen)
+            self._deques[name] = deque
+            return deque
+
+    def index(self, name):
+        """Return Index with given `name` in subdirectory."""
+        try:
+            return self._indexes[name]
+        except KeyError:
+            parts = name.split('/')
+            directory = op.join(self._directory, 'index', *parts)
+            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none')
+            index = Index.fromcache(cache)
+            self._indexes[name] = index
+            return index
+
+    def memoize(self, name=None, typed=False, expire=None, tag=None, ignore=()):
+        """Memoizing cache decorator (see Cache.memoize)."""
+        return _memoize(self, name, typed, expire, tag, ignore)
