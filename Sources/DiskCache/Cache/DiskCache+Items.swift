@@ -101,8 +101,17 @@ extension DiskCache {
         return result
     }
 
-    /// Calls `body` with a verified record of an entry (nil header if it is damaged).
+    /// Calls `body` with a verified record of an entry (nil header if it is damaged). The
+    /// header's expire time is the entry's: a later `touch` record may have changed it.
     func withEntryRecord<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try withEntryRecordAsStored(e) { h, rec in
+            var h = h
+            h?.expireTime = e.expireTime
+            return try body(h, rec)
+        }
+    }
+
+    private func withEntryRecordAsStored<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
         let length = Int(e.recordLength)
         if e.offset >= applied.end {
             let start = Int(e.offset - applied.end)

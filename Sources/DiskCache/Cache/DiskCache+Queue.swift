@@ -34,13 +34,14 @@ extension DiskCache {
         return StoredKey(kind: kind, bytes: bytes)
     }
 
-    static func queueKey(_ prefix: String?, _ n: Int64) -> StoredKey {
+    static func queueKey(_ prefix: String?, _ n: Double) -> StoredKey {
         if let prefix {
-            let digits = String(n)
+            let digits = String(Int64(n))
             let text = prefix + "-" + String(repeating: "0", count: max(0, 15 - digits.count)) + digits
             return StoredKey(kind: .text, bytes: Array(text.utf8))
         }
-        return StoredKey(kind: .int, bytes: withUnsafeBytes(of: n.littleEndian) { Array($0) })
+        if let i = exactInt64(n) { return StoredKey(kind: .int, bytes: withUnsafeBytes(of: i.littleEndian) { Array($0) }) }
+        return StoredKey(kind: .float, bytes: withUnsafeBytes(of: n.bitPattern.littleEndian) { Array($0) })
     }
 
     /// Stores `value` under a new key at one end of a queue (python-diskcache's `push`):
@@ -57,7 +58,7 @@ extension DiskCache {
             return try withWriting {
                 index.trackQueue(prefix)
                 let numbers = index.queueNumbers(prefix)!
-                let n: Int64
+                let n: Double
                 switch side {
                 case .back: n = numbers.last.map { $0 + 1 } ?? 500_000_000_000_000
                 case .front: n = numbers.first.map { $0 - 1 } ?? 500_000_000_000_000
@@ -65,6 +66,11 @@ extension DiskCache {
                 let key = DiskCache.queueKey(prefix, n)
                 let now = wallClock()
                 try key.withRef { k in
+                    // Only possible when a number at the queue's end is not an integer: the
+                    // next one can collide with a key set by hand. Never overwrite it.
+                    if index.find(k) != nil {
+                        throw DiskCacheError(.keyExists, "push: key \(n) is already in the cache")
+                    }
                     if let ext = external {
                         removeOnRollback.append(ext.name)
                         ext.encoded().withUnsafeBytes { putRecord(k, kind: kind, payload: $0, external: true, externalSize: ext.size, expireTime: expireTime, tag: tag, now: now) }

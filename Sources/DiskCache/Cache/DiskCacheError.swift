@@ -5,7 +5,7 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
     /// What kind of failure this is; grows without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: Hashable, Sendable {
-            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout
+            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists
         }
         let value: Value
         /// A system call failed (see `errno`).
@@ -22,6 +22,8 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         public static let invalidArgument = Code(value: .invalidArgument)
         /// The cache was closed.
         public static let closed = Code(value: .closed)
+        /// `push` computed a key that is already taken (python-diskcache: IntegrityError).
+        public static let keyExists = Code(value: .keyExists)
         /// A lock could not be taken within the timeout.
         public static let timeout = Code(value: .timeout)
         public var description: String { "\(value)" }

@@ -92,17 +92,17 @@ struct ExpiryHeap {
     }
 }
 
-/// Sorted 64-bit numbers with cheap removal at the front: the keys of one push/pull queue.
+/// Sorted numbers (exact for integers below 2^53) with cheap removal at the front: the keys of one push/pull queue.
 struct SortedNumbers {
-    private var storage: [Int64] = []
+    private var storage: [Double] = []
     private var start = 0
 
     var isEmpty: Bool { start == storage.count }
-    var first: Int64? { isEmpty ? nil : storage[start] }
-    var last: Int64? { isEmpty ? nil : storage[storage.count - 1] }
-    var values: ArraySlice<Int64> { storage[start...] }
+    var first: Double? { isEmpty ? nil : storage[start] }
+    var last: Double? { isEmpty ? nil : storage[storage.count - 1] }
+    var values: ArraySlice<Double> { storage[start...] }
 
-    private func position(of v: Int64) -> Int {
+    private func position(of v: Double) -> Int {
         var lo = start, hi = storage.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -111,7 +111,7 @@ struct SortedNumbers {
         return lo
     }
 
-    mutating func insert(_ v: Int64) {
+    mutating func insert(_ v: Double) {
         if let l = last, v > l { storage.append(v); return }
         if start > 0, let f = first, v < f { start -= 1; storage[start] = v; return }
         let p = position(of: v)
@@ -119,7 +119,7 @@ struct SortedNumbers {
         storage.insert(v, at: p)
     }
 
-    mutating func remove(_ v: Int64) {
+    mutating func remove(_ v: Double) {
         let p = position(of: v)
         guard p < storage.count && storage[p] == v else { return }
         if p == start {

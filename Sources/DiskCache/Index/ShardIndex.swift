@@ -242,19 +242,28 @@ struct ShardIndex {
     // MARK: Queues (push/pull keys)
 
     /// The queue a key belongs to, if it has the shape of a push/pull key.
-    static func queueSlot(of key: KeyRef) -> (prefix: String?, number: Int64)? {
+    /// Without a prefix any number strictly between 0 and 999999999999999 counts, floats too
+    /// (python-diskcache's range query does the same).
+    static func queueSlot(of key: KeyRef) -> (prefix: String?, number: Double)? {
         switch key.kind {
         case .int, .float:
-            guard let v = key.integerValue, v > 0, v < 999_999_999_999_999 else { return nil }
+            let v: Double
+            if key.kind == .int {
+                guard let i = key.integerValue else { return nil }
+                v = Double(i)
+            } else {
+                v = Double(bitPattern: UInt64(littleEndian: key.bytes.loadUnaligned(as: UInt64.self)))
+            }
+            guard v > 0, v < 999_999_999_999_999 else { return nil }
             return (nil, v)
         case .text:
             let b = key.bytes
             guard b.count >= 16, b[b.count - 16] == UInt8(ascii: "-") else { return nil }
-            var v: Int64 = 0
+            var v: Double = 0
             for i in (b.count - 15)..<b.count {
                 let c = b[i]
                 guard c >= 0x30 && c <= 0x39 else { return nil }
-                v = v * 10 + Int64(c - 0x30)
+                v = v * 10 + Double(c - 0x30)
             }
             let prefix = String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 16)]), as: UTF8.self)
             return (prefix, v)
@@ -287,10 +296,10 @@ struct ShardIndex {
     mutating func trackQueue(_ prefix: String?) {
         if prefix == nil ? integerQueue != nil : textQueues[prefix!] != nil { return }
         var numbers = SortedNumbers()
-        var found: [Int64] = []
+        var found: [Double] = []
         for i in table.entries.indices where table.entries[i].live {
             let (cls, bytes) = table.identity(of: i)
-            let kind: ItemKind = cls == .integer ? .int : cls == .text ? .text : .blob
+            let kind: ItemKind = cls == .integer ? .int : cls == .real ? .float : cls == .text ? .text : .blob
             bytes.withUnsafeBytes { raw in
                 if let slot = ShardIndex.queueSlot(of: KeyRef(kind: kind, bytes: raw)), slot.prefix == prefix {
                     found.append(slot.number)

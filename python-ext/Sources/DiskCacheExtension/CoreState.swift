@@ -63,6 +63,11 @@ func raiseEngineError(_ error: Error) -> PyObj? {
     case .invalidArgument:
         if e.message.contains("overflow") { return raise(PyExc_OverflowError, e.message) }
         return raise(PyExc_ValueError, e.message)
+    case .keyExists:
+        // python-diskcache's INSERT fails the same way.
+        guard let cls = try? importAttribute("sqlite3", "IntegrityError") else { return nil }
+        defer { dcs_decref(cls) }
+        return raise(cls, "UNIQUE constraint failed: Cache.key, Cache.raw")
     case .keyTooLarge:
         return raise(PyExc_ValueError, e.message)
     case .notADirectory:
