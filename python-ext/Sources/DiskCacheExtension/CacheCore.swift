@@ -120,6 +120,11 @@ let cacheRead: FastCallFunction = { slf, args, nargs, kw in
 /// How a Python value goes to the engine (python-diskcache's `Disk.store`).
 func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ body: (ItemKind, ValueSource) throws -> R) throws -> R {
     if let disk = s.customDisk { return try withCustomValue(s, disk, value, read: read, key: key, body) }
+    return try withNativeValue(s, value, read: read, minFileSize: s.minFileSize, body)
+}
+
+/// The built-in rules, whatever the Disk.
+func withNativeValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, minFileSize: Int, _ body: (ItemKind, ValueSource) throws -> R) throws -> R {
     if dcs_long_exact(value) != 0 {
         var overflow: Int32 = 0
         let v = PyLong_AsLongLongAndOverflow(value, &overflow)
@@ -133,11 +138,11 @@ func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ bod
     } else if dcs_unicode_exact(value) != 0 {
         var size: Py_ssize_t = 0
         guard let p = PyUnicode_AsUTF8AndSize(value, &size) else { throw PythonErrorSet() }
-        let storage: ValueStorage = dcs_unicode_length(value) < s.minFileSize ? .inline : .file
+        let storage: ValueStorage = dcs_unicode_length(value) < minFileSize ? .inline : .file
         return try body(.text, .bytes(UnsafeRawBufferPointer(start: p, count: size), storage))
     } else if dcs_bytes_exact(value) != 0 {
         let n = dcs_bytes_size(value)
-        return try body(.blob, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(value), count: n), n < s.minFileSize ? .inline : .file))
+        return try body(.blob, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(value), count: n), n < minFileSize ? .inline : .file))
     }
     if read {
         // A file-like object: copied in 4 MiB chunks, never whole in memory.
@@ -176,7 +181,7 @@ func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ bod
     let pickled = try s.pickle(value)
     defer { dcs_decref(pickled) }
     let n = dcs_bytes_size(pickled)
-    return try body(.pickle, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(pickled), count: n), n < s.minFileSize ? .inline : .file))
+    return try body(.pickle, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(pickled), count: n), n < minFileSize ? .inline : .file))
 }
 
 /// A Disk subclass's `store(value, read, key=key)` → `(size, mode, filename, db_value)`.
@@ -213,13 +218,8 @@ private func withCustomValue<R>(_ s: CoreState, _ disk: PyObj, _ value: PyObj, r
         guard dcs_bytes_check(dbValue) != 0 else { throw PythonErrorSet() }
         return try body(.pickle, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(dbValue), count: dcs_bytes_size(dbValue)), .inline))
     }
-    let saved = s.customDisk
-    s.customDisk = nil
-    defer { s.customDisk = saved }
-    let savedMin = s.minFileSize
-    s.minFileSize = Int.max
-    defer { s.minFileSize = savedMin }
-    return try withValue(s, dbValue, read: false, key: nil, body)
+    // Raw values go inline: the Disk already decided they are small.
+    return try withNativeValue(s, dbValue, read: false, minFileSize: Int.max, body)
 }
 
 func storeItem(_ s: CoreState, _ a: Arguments, onlyIfAbsent: Bool, retry: Bool) throws -> Bool {

@@ -9,6 +9,12 @@ extension CoreState {
     @inline(__always)
     func withKey<R>(_ key: PyObj, _ body: (KeyRef) throws -> R) throws -> R {
         if let disk = customDisk { return try withCustomKey(key, disk, body) }
+        return try withNativeKey(key, body)
+    }
+
+    /// The built-in rules, whatever the Disk.
+    @inline(__always)
+    func withNativeKey<R>(_ key: PyObj, _ body: (KeyRef) throws -> R) throws -> R {
         if dcs_unicode_exact(key) != 0 {
             var size: Py_ssize_t = 0
             guard let p = PyUnicode_AsUTF8AndSize(key, &size) else { throw PythonErrorSet() }
@@ -62,10 +68,7 @@ extension CoreState {
             }
             return try body(KeyRef(kind: .pickle, bytes: UnsafeRawBufferPointer(start: dcs_bytes_data(dbKey), count: dcs_bytes_size(dbKey))))
         }
-        let saved = customDisk
-        customDisk = nil
-        defer { customDisk = saved }
-        return try withKey(dbKey, body)
+        return try withNativeKey(dbKey, body)
     }
 
     /// A Python key from its stored form.
@@ -108,9 +111,6 @@ extension CoreState {
             return try withUnsafeBytes(of: &le) { try body(KeyRef(kind: .float, bytes: $0)) }
         }
         if dcs_unicode_check(tag) != 0 || dcs_bytes_check(tag) != 0 {
-            let saved = customDisk
-            customDisk = nil
-            defer { customDisk = saved }
             if dcs_unicode_check(tag) != 0 {
                 var size: Py_ssize_t = 0
                 guard let p = PyUnicode_AsUTF8AndSize(tag, &size) else { throw PythonErrorSet() }
