@@ -57,6 +57,8 @@ class Cache(_engine.CacheCore):
         self.size = self._volume()
         self.hits, self.misses = self._stats()
 
+    __delitem__ = _engine.CacheCore._delitem
+
     def _apply_disk(self):
         disk = self._disk
         custom = None if type(disk) is core.Disk else disk
@@ -206,3 +208,6 @@ class Cache(_engine.CacheCore):
 
     def __setstate__(self, state):
         self.__init__(*state)
+
+
+_engine._fast_slots(Cache)

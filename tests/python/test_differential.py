@@ -99,6 +99,10 @@ class CacheComparison(RuleBasedStateMachine):
 
         assert outcome(lambda: delete(self.ours)) == outcome(lambda: delete(self.ref))
 
+    @rule(key=keys)
+    def delitem_method(self, key):
+        self.same('__delitem__', key)
+
     @rule(key=keys, expire_time=st.booleans(), tag=st.booleans())
     def pop(self, key, expire_time, tag):
         self.same('pop', key, expire_time=expire_time, tag=tag)

@@ -95,13 +95,13 @@ def test_threads_share_a_cache(tmpdir_path):
 
     cache = diskcache_swift.Cache(tmpdir_path)
 
-    def work():
+    def work(number):
         for i in range(500):
             cache.incr('n')
             with cache.transact():
-                cache[('t', threading.get_ident(), i)] = i
+                cache[('t', number, i)] = i
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:

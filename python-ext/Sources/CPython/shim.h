@@ -83,6 +83,15 @@ static inline PyModuleDef *dcs_new_module_def(const char *name, PyMethodDef *met
     return def;
 }
 
+/// Puts a C mapping-assignment function back on a heap type after Python's class machinery
+/// replaced it with its generic dispatcher (a class that defines __delitem__ gets one).
+static inline int dcs_set_ass_subscript(PyObject *type, objobjargproc fn) {
+    if (!PyType_Check(type) || ((PyTypeObject *)type)->tp_as_mapping == NULL) return -1;
+    ((PyTypeObject *)type)->tp_as_mapping->mp_ass_subscript = fn;
+    PyType_Modified((PyTypeObject *)type);
+    return 0;
+}
+
 static inline void *dcs_save_thread(void) { return (void *)PyEval_SaveThread(); }
 static inline void dcs_restore_thread(void *state) { PyEval_RestoreThread((PyThreadState *)state); }
 static inline int dcs_gil_held(void) { return PyGILState_Check(); }

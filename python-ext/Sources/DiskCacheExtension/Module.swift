@@ -57,7 +57,7 @@ func makeMethods() -> UnsafeMutablePointer<PyMethodDef> {
         fastMethod("set", cacheSet, "Set `key` and `value` item in cache."),
         fastMethod("add", cacheAdd, "Add `key` and `value` item to cache if not present."),
         fastMethod("delete", cacheDelete, "Delete corresponding item for `key` from cache."),
-        fastMethod("__delitem__", cacheDelItemMethod, "Delete corresponding item for `key` from cache."),
+        fastMethod("_delitem", cacheDelItemMethod, "Delete corresponding item for `key` from cache (__delitem__)."),
         fastMethod("pop", cachePop, "Remove corresponding item for `key` from cache and return value."),
         fastMethod("incr", cacheIncr, "Increment value by delta for item with key."),
         fastMethod("decr", cacheDecr, "Decrement value by delta for item with key."),
@@ -120,6 +120,16 @@ let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
     return dcs_none()
 }
 
+/// `_fast_slots(cls)`: after `class Cache(CacheCore)` sets `__delitem__ = CacheCore._delitem`
+/// (so explicit calls return True and take `retry`, as python-diskcache's do), restore the
+/// direct C path for `cache[key] = value` and `del cache[key]`.
+let moduleFastSlots: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, cls in
+    guard let cls, dcs_set_ass_subscript(cls, cacheSetItem) == 0 else {
+        return raise(PyExc_TypeError, "_fast_slots expects a subclass of CacheCore")
+    }
+    return dcs_none()
+}
+
 @_cdecl("PyInit__engine")
 public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     do {
@@ -140,9 +150,10 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     Blocking.willWait = { dcs_gil_held() != 0 ? dcs_save_thread() : nil }
     Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
 
-    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 2)
+    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 3)
     functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
-    functions[1] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
+    functions[2] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
     guard let module = PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION) else { return nil }
     guard let type = makeCoreType() else {
         dcs_decref(module)
