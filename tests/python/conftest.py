@@ -15,8 +15,8 @@ settings.register_profile(
 )
 settings.register_profile(
     'thorough',
-    max_examples=1000,
-    stateful_step_count=60,
+    max_examples=300,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
