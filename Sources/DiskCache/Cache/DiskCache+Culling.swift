@@ -35,11 +35,9 @@ extension DiskCache {
         case .none:
             return []
         case .leastRecentlyStored:
-            let table = index.table
-            return index.storeQueue.oldest(count) { ShardIndex.isValid($0, in: table, access: false) }.map { Int($0.entry) }
+            return index.oldest(count, access: false).map { Int($0.entry) }
         case .leastRecentlyUsed:
-            let table = index.table
-            return index.accessQueue.oldest(count) { ShardIndex.isValid($0, in: table, access: true) }.map { Int($0.entry) }
+            return index.oldest(count, access: true).map { Int($0.entry) }
         case .leastFrequentlyUsed:
             // A scan: the policy is rare and a frequency heap would need updating on every get.
             let live = index.table.liveIndices

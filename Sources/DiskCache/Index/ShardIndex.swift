@@ -3,11 +3,14 @@
 /// applied the same records hold the same index.
 struct ShardIndex {
     var table = KeyTable()
-    /// Entries in rowid order (insertion order); stale items skipped, compacted when mostly stale.
-    private(set) var rowOrder: [(rowid: Int64, entry: Int32)] = []
+    /// Entries in rowid order (insertion order); stale items skipped, compacted when mostly
+    /// stale. Built on first use (iteration, peekitem): a cache that is only read and written
+    /// never pays for it.
+    private var rowOrder: [(rowid: Int64, entry: Int32)]?
     private var rowOrderSorted = true
-    var storeQueue = StampQueue()
-    var accessQueue = StampQueue()
+    /// Eviction orders, likewise built when a cull first needs them.
+    private(set) var storeQueue: StampQueue?
+    private(set) var accessQueue: StampQueue?
     var expiry = ExpiryHeap()
     /// Keys of push/pull queues, tracked once a queue operation asks for them.
     var integerQueue: SortedNumbers?
@@ -80,8 +83,8 @@ struct ShardIndex {
         volume += e.volume
         liveRecordBytes += Int64(e.recordLength)
         if !bulkLoading {
-            storeQueue.push(index, rowid: e.rowid, stamp: e.storeTime)
-            accessQueue.push(index, rowid: e.rowid, stamp: e.accessTime)
+            storeQueue?.push(index, rowid: e.rowid, stamp: e.storeTime)
+            accessQueue?.push(index, rowid: e.rowid, stamp: e.accessTime)
             if e.hasExpiry { expiry.push(.init(expire: e.expireTime, entry: Int32(index), rowid: e.rowid)) }
         }
         return replaced
@@ -115,15 +118,15 @@ struct ShardIndex {
         guard let i = find(key) else { return }
         table[i].accessTime = time
         table[i].accessCount &+= countDelta
-        if !bulkLoading { accessQueue.push(i, rowid: table[i].rowid, stamp: time) }
+        if !bulkLoading { accessQueue?.push(i, rowid: table[i].rowid, stamp: time) }
     }
 
     mutating func applyClear() {
         table.removeAll()
-        rowOrder.removeAll()
+        rowOrder = nil
         rowOrderSorted = true
-        storeQueue.removeAll()
-        accessQueue.removeAll()
+        storeQueue = nil
+        accessQueue = nil
         expiry.removeAll()
         if integerQueue != nil { integerQueue = SortedNumbers() }
         for k in textQueues.keys { textQueues[k] = SortedNumbers() }
@@ -138,39 +141,73 @@ struct ShardIndex {
         liveRecordBytes += Int64(recordLength)
     }
 
-    /// After a full replay: orders and queues built in one pass.
+    /// After a full replay: the expiry heap is built; the orders wait until first used.
     mutating func finishBulkLoad() {
         bulkLoading = false
-        if !rowOrderSorted { rowOrder.sort { $0.rowid < $1.rowid }; rowOrderSorted = true }
-        var store: [StampQueue.Item] = []
-        var access: [StampQueue.Item] = []
-        store.reserveCapacity(table.count)
-        access.reserveCapacity(table.count)
+        rowOrder = nil
+        storeQueue = nil
+        accessQueue = nil
         expiry.removeAll()
+        for i in table.entries.indices where table.entries[i].live && table.entries[i].hasExpiry {
+            let e = table.entries[i]
+            expiry.push(.init(expire: e.expireTime, entry: Int32(i), rowid: e.rowid))
+        }
+    }
+
+    /// The eviction queue for a policy (store order or access order), built if needed.
+    mutating func evictionQueue(access: Bool) -> StampQueue {
+        if access, let q = accessQueue { return q }
+        if !access, let q = storeQueue { return q }
+        var items: [StampQueue.Item] = []
+        items.reserveCapacity(table.count)
         for i in table.entries.indices where table.entries[i].live {
             let e = table.entries[i]
-            store.append(.init(entry: Int32(i), rowid: e.rowid, stamp: e.storeTime))
-            access.append(.init(entry: Int32(i), rowid: e.rowid, stamp: e.accessTime))
-            if e.hasExpiry { expiry.push(.init(expire: e.expireTime, entry: Int32(i), rowid: e.rowid)) }
+            items.append(.init(entry: Int32(i), rowid: e.rowid, stamp: access ? e.accessTime : e.storeTime))
         }
-        storeQueue.rebuild(store)
-        accessQueue.rebuild(access)
+        var q = StampQueue()
+        q.rebuild(items)
+        if access { accessQueue = q } else { storeQueue = q }
+        return q
+    }
+
+    /// The oldest `count` valid items of an eviction queue.
+    mutating func oldest(_ count: Int, access: Bool) -> [StampQueue.Item] {
+        var q = evictionQueue(access: access)
+        if access { accessQueue = nil } else { storeQueue = nil }
+        let table = self.table
+        let out = q.oldest(count) { ShardIndex.isValid($0, in: table, access: access) }
+        if access { accessQueue = q } else { storeQueue = q }
+        return out
     }
 
     // MARK: Insertion order
 
     private mutating func rowOrderNoteInsert(_ index: Int, rowid: Int64) {
-        if let last = rowOrder.last, last.rowid >= rowid { rowOrderSorted = false }
-        rowOrder.append((rowid, Int32(index)))
+        guard rowOrder != nil else { return }
+        if let last = rowOrder!.last, last.rowid >= rowid { rowOrderSorted = false }
+        rowOrder!.append((rowid, Int32(index)))
+    }
+
+    /// Builds the rowid order from the entries the first time it is asked for.
+    private mutating func ensureRowOrder() {
+        guard rowOrder == nil else { return }
+        var order: [(rowid: Int64, entry: Int32)] = []
+        order.reserveCapacity(table.count)
+        for i in table.entries.indices where table.entries[i].live {
+            order.append((table.entries[i].rowid, Int32(i)))
+        }
+        order.sort { $0.rowid < $1.rowid }
+        rowOrder = order
+        rowOrderSorted = true
     }
 
     /// Live entry indices in rowid order, compacting the order list on the way.
     mutating func entriesInRowOrder() -> [Int] {
-        if !rowOrderSorted { rowOrder.sort { $0.rowid < $1.rowid }; rowOrderSorted = true }
+        sortRowOrder()
         var live: [(rowid: Int64, entry: Int32)] = []
         live.reserveCapacity(table.count)
         var lastRowid = Int64.min
-        for item in rowOrder {
+        for item in rowOrder! {
             let e = table.entries[Int(item.entry)]
             if e.live && e.rowid == item.rowid && item.rowid != lastRowid {
                 live.append(item)
@@ -182,7 +219,8 @@ struct ShardIndex {
     }
 
     private mutating func sortRowOrder() {
-        if !rowOrderSorted { rowOrder.sort { $0.rowid < $1.rowid }; rowOrderSorted = true }
+        ensureRowOrder()
+        if !rowOrderSorted { rowOrder!.sort { $0.rowid < $1.rowid }; rowOrderSorted = true }
     }
 
     @inline(__always)
@@ -195,21 +233,22 @@ struct ShardIndex {
     mutating func endOfRowOrder(last: Bool) -> Int? {
         sortRowOrder()
         if last {
-            while let item = rowOrder.last {
+            while let item = rowOrder!.last {
                 if isCurrent(item) { return Int(item.entry) }
-                rowOrder.removeLast()
+                rowOrder!.removeLast()
             }
             return nil
         }
         var skip = 0
-        while skip < rowOrder.count && !isCurrent(rowOrder[skip]) { skip += 1 }
-        if skip > 64 { rowOrder.removeFirst(skip); skip = 0 }
-        return skip < rowOrder.count ? Int(rowOrder[skip].entry) : nil
+        while skip < rowOrder!.count && !isCurrent(rowOrder![skip]) { skip += 1 }
+        if skip > 64 { rowOrder!.removeFirst(skip); skip = 0 }
+        return skip < rowOrder!.count ? Int(rowOrder![skip].entry) : nil
     }
 
     /// Up to `limit` live entries after `cursor` (before it when reversed), within `bound`.
     mutating func rowPage(after cursor: Int64?, bound: Int64, reverse: Bool, limit: Int) -> [Int] {
         sortRowOrder()
+        let rowOrder = self.rowOrder!
         func lowerBound(_ r: Int64) -> Int {
             var lo = 0, hi = rowOrder.count
             while lo < hi {
