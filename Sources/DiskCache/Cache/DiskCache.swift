@@ -170,6 +170,8 @@ public final class DiskCache: @unchecked Sendable {
         let fd = try openSegment(head.segment, create: false)
         var fresh = ShardIndex()
         fresh.bulkLoading = true
+        // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
+        fresh.table.reserve(Int(head.end / 160))
         do {
             _ = try Segment.scan(fd, from: 0, to: head.end, resync: true) { h, rec, off in
                 Self.apply(h, rec, off, to: &fresh)

@@ -46,7 +46,6 @@ struct KeyTable {
     mutating func insert(_ cls: IdentityClass, _ key: UnsafeRawBufferPointer, hash: UInt64, entry: Entry) -> Int {
         if (count + 1) * 4 > slots.count * 3 { grow() }
         var e = entry
-        e.hash = hash
         e.live = true
         e.keyStart = arena.count
         e.keyLength = key.count + 1
@@ -73,19 +72,19 @@ struct KeyTable {
 
     private mutating func grow() {
         slots = Array(repeating: 0, count: slots.count * 2)
-        for (i, e) in entries.enumerated() where e.live { place(i, hash: e.hash) }
+        for (i, e) in entries.enumerated() where e.live { place(i, hash: hashOf(i)) }
     }
 
     /// Removes an entry; backward-shift deletion keeps probe chains without tombstones.
     mutating func remove(_ index: Int) {
-        let hash = entries[index].hash
+        let hash = hashOf(index)
         var i = Int(truncatingIfNeeded: hash) & mask
         while Int(slots[i] & 0xFFFF_FFFF) - 1 != index { i = (i + 1) & mask }
         var hole = i
         var j = (i + 1) & mask
         while slots[j] != 0 {
             let e = Int(slots[j] & 0xFFFF_FFFF) - 1
-            let home = Int(truncatingIfNeeded: entries[e].hash) & mask
+            let home = Int(truncatingIfNeeded: hashOf(e)) & mask
             // Move j into the hole if its home is not cyclically within (hole, j].
             let distHome = (j - home) & mask
             let distHole = (j - hole) & mask
@@ -101,6 +100,28 @@ struct KeyTable {
         freeEntries.append(Int32(index))
         count -= 1
         if arenaGarbage > 1 << 20 && arenaGarbage * 2 > arena.count { compactArena() }
+    }
+
+    /// Sizes the table for about `count` keys at once (a full replay), so it is not regrown
+    /// (and every hash recomputed) a dozen times on the way.
+    mutating func reserve(_ count: Int) {
+        var size = slots.count
+        while size * 3 < count * 4 { size *= 2 }
+        if size > slots.count {
+            slots = Array(repeating: 0, count: size)
+            for (i, e) in entries.enumerated() where e.live { place(i, hash: hashOf(i)) }
+        }
+        entries.reserveCapacity(count)
+    }
+
+    /// An entry's hash, recomputed from its identity (cheaper than 8 bytes per entry).
+    @inline(__always)
+    func hashOf(_ index: Int) -> UInt64 {
+        let e = entries[index]
+        return arena.withUnsafeBytes { a in
+            let cls = IdentityClass(rawValue: a[e.keyStart])!
+            return stableHash(cls, UnsafeRawBufferPointer(rebasing: a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
+        }
     }
 
     /// Removes every entry.

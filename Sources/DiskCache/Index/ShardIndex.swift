@@ -66,7 +66,6 @@ struct ShardIndex {
             replaced = table[i]
             volume -= table[i].volume
             liveRecordBytes -= Int64(table[i].recordLength)
-            e.hash = table[i].hash
             e.keyStart = table[i].keyStart
             e.keyLength = table[i].keyLength
             e.live = true
