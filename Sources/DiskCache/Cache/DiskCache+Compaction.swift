@@ -88,5 +88,6 @@ extension DiskCache {
         coordinator.setWriting(false)
         try reload(head)
         try? PathOps.unlink(segmentPath(old))
+        try? PathOps.unlink(directory + "/" + Snapshot.name(old))
     }
 }

@@ -152,6 +152,7 @@ public final class DiskCache: @unchecked Sendable {
         coordinator.setWriting(false)
         if head != coordinator.publishedHead() || fresh { coordinator.publish(head) }
         for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
+        Snapshot.removeStale(directory: directory, keep: head.segment, names: names)
     }
 
     func segmentPath(_ id: UInt64) -> String { directory + "/" + Segment.name(id) }
@@ -165,15 +166,23 @@ public final class DiskCache: @unchecked Sendable {
         }
     }
 
-    /// Rebuilds the index from the segment named by `head`, up to its end.
+    /// Rebuilds the index from the segment named by `head`, up to its end: from a snapshot
+    /// plus the records after it when there is one, else from the whole segment.
     func reload(_ head: LogHead) throws {
         let fd = try openSegment(head.segment, create: false)
-        var fresh = ShardIndex()
+        var fresh: ShardIndex
+        var start: Int64 = 0
+        if let (snap, end) = Snapshot.read(directory: directory, segment: head.segment, upTo: head.end) {
+            fresh = snap
+            start = end
+        } else {
+            fresh = ShardIndex()
+            // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
+            fresh.table.reserve(Int(head.end / 160))
+        }
         fresh.bulkLoading = true
-        // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
-        fresh.table.reserve(Int(head.end / 160))
         do {
-            _ = try Segment.scan(fd, from: 0, to: head.end, resync: true) { h, rec, off in
+            _ = try Segment.scan(fd, from: start, to: head.end, resync: true) { h, rec, off in
                 Self.apply(h, rec, off, to: &fresh)
             }
         } catch {
@@ -181,6 +190,9 @@ public final class DiskCache: @unchecked Sendable {
             throw DiskCacheError.io("read segment", segmentPath(head.segment), error as? Errno ?? .ioError)
         }
         fresh.finishBulkLoad()
+        if head.end - start >= Snapshot.worthWriting {
+            Snapshot.write(directory: directory, index: fresh, head: head)
+        }
         try? segmentFD?.close()
         segmentFD = fd
         segmentID = head.segment

@@ -13,6 +13,29 @@ struct KeyTable {
 
     init() {}
 
+    /// The parts a snapshot stores and restores, verbatim.
+    struct Parts {
+        var slots: [UInt64]
+        var entries: [Entry]
+        var freeEntries: [Int32]
+        var arena: [UInt8]
+        var arenaGarbage: Int
+        var count: Int
+    }
+
+    var parts: Parts {
+        Parts(slots: slots, entries: entries, freeEntries: freeEntries, arena: arena, arenaGarbage: arenaGarbage, count: count)
+    }
+
+    init(parts p: Parts) {
+        slots = p.slots
+        entries = p.entries
+        freeEntries = p.freeEntries
+        arena = p.arena
+        arenaGarbage = p.arenaGarbage
+        count = p.count
+    }
+
     /// The entry index holding this identity, if any.
     @inline(__always)
     func find(_ cls: IdentityClass, _ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {

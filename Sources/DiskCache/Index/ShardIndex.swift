@@ -17,11 +17,11 @@ struct ShardIndex {
     var textQueues: [String: SortedNumbers] = [:]
     var settings: [String: SettingValue] = [:]
     /// Σ record length of live entries + Σ external file sizes.
-    private(set) var volume: Int64 = 0
+    var volume: Int64 = 0
     /// Σ record length of live entries and settings: what compaction keeps.
-    private(set) var liveRecordBytes: Int64 = 0
-    private var settingBytes: [String: Int64] = [:]
-    private(set) var maxRowid: Int64 = 0
+    var liveRecordBytes: Int64 = 0
+    var settingBytes: [String: Int64] = [:]
+    var maxRowid: Int64 = 0
     /// During a full replay the order structures are rebuilt once at the end.
     var bulkLoading = false
 

@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import DiskCache
+
+@Suite(.serialized) struct SnapshotTests {
+    @Test func openFromSnapshotPlusTailMatchesFullReplay() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 32 << 20 }
+        Snapshot.worthWriting = 0
+        do {
+            let c = try DiskCache(directory: dir, sizeLimit: 1 << 40)
+            for i in 0..<500 { try c.set(.int(Int64(i)), bytes: [UInt8(i & 255)], tag: i % 3 == 0 ? "t" : nil) }
+            try c.set("ttl", bytes: [1], ttl: .seconds(1000))
+        }
+        // This open replays everything and leaves a snapshot behind.
+        do {
+            let c = try DiskCache(directory: dir)
+            #expect(try c.count() == 501)
+            for i in 0..<100 { try c.delete(.int(Int64(i))) }
+            try c.set("after", text: "tail")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(names.contains { $0.hasPrefix("snapshot-") })
+        let c = try DiskCache(directory: dir)
+        #expect(try c.count() == 402)
+        #expect(try c.get(.int(50)) == nil)
+        #expect(try c.get(.int(450))?.value == [UInt8(450 & 255)])
+        #expect(try c.get("after")?.text == "tail")
+        #expect(try c.get("ttl")?.expireTime != nil)
+        #expect(try c.setting("size_limit") == .int(1 << 40))
+        #expect(try c.keys().first == .int(100))
+        #expect(try c.evict(tag: "t") == 133)
+        #expect(try c.check().isEmpty)
+    }
+
+    @Test func damagedSnapshotIsIgnored() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 32 << 20 }
+        Snapshot.worthWriting = 0
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<200 { try c.set(.int(Int64(i)), int: Int64(i)) }
+        }
+        _ = try DiskCache(directory: dir)  // writes the snapshot
+        let snap = try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("snapshot-") }!
+        var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + snap)))
+        data[data.count / 2] ^= 0xFF
+        try Data(data).write(to: URL(fileURLWithPath: dir + "/" + snap))
+        Snapshot.worthWriting = 32 << 20
+        let c = try DiskCache(directory: dir)
+        #expect(try c.count() == 200)
+        for i in stride(from: 0, to: 200, by: 7) { #expect(try c.get(.int(Int64(i)))?.int == Int64(i)) }
+    }
+}
