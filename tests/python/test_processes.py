@@ -108,3 +108,27 @@ def test_threads_share_a_cache(tmpdir_path):
         t.join()
     assert cache['n'] == 2000
     assert len(cache) == 2001
+
+
+def test_threads_with_large_values(tmpdir_path):
+    """Large values are written and read with the GIL released: other threads run meanwhile
+    and every value comes back whole."""
+    import threading
+
+    cache = diskcache_swift.Cache(tmpdir_path)
+    errors = []
+
+    def work(number):
+        blob = bytes([number]) * 300_000
+        for i in range(20):
+            cache[(number, i % 3)] = blob
+            if cache[(number, i % 3)] != blob:
+                errors.append((number, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert cache.check() == []

@@ -487,7 +487,7 @@ public final class DiskCache: @unchecked Sendable {
         coordinator.setWriting(true)
         do {
             try pending.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
-            if settings.durability == .sync { try fd.syncData() }
+            if settings.durability == .sync { try Blocking.wait { try fd.syncData() } }
         } catch {
             // Nothing was published: cut whatever part was written so no one adopts it.
             _ = try? fd.resize(to: applied.end)

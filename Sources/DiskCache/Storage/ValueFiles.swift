@@ -66,8 +66,13 @@ enum ValueFiles {
         return ExternalValue(size: size, crc: crc, name: name)
     }
 
-    /// Writes a value held in memory.
+    /// Writes a value held in memory. Other threads of the host may run meanwhile (the
+    /// buffer is the caller's and stays valid).
     static func write(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
+        try Blocking.wait { try writeInMemory(directory: directory, sync: sync, bytes: bytes) }
+    }
+
+    private static func writeInMemory(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
         var done = 0
         return try write(directory: directory, sync: sync) { buf in
             let n = min(buf.count, bytes.count - done)
@@ -106,6 +111,10 @@ enum ValueFiles {
 
     /// Reads a whole value file, verifying size and checksum; nil if missing or damaged.
     static func read(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
+        Blocking.wait { readFile(directory: directory, ext, into: &buffer) }
+    }
+
+    private static func readFile(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
         let path = directory + "/" + ext.name
         guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? fd.close() }

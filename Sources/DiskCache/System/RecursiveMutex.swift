@@ -30,9 +30,10 @@ final class RecursiveMutex: @unchecked Sendable {
     @inline(__always) func unlock() { pthread_mutex_unlock(m) }
 }
 
-/// Hooks a host runtime sets so that waiting on a lock does not stall its other threads: the
-/// Python binding releases the GIL in `willWait` and takes it back in `didWait`. Set once,
-/// before any cache is used.
+/// Hooks a host runtime sets so that a call that blocks (waiting for a lock, writing or
+/// reading a large value file, fsync) does not stall its other threads: the Python binding
+/// releases the GIL in `willWait` and takes it back in `didWait`. Set once, before any cache
+/// is used.
 public enum Blocking {
     nonisolated(unsafe) public static var willWait: (@convention(c) () -> UnsafeMutableRawPointer?)? = nil
     nonisolated(unsafe) public static var didWait: (@convention(c) (UnsafeMutableRawPointer?) -> Void)? = nil
