@@ -35,6 +35,13 @@ import Testing
         let huge = StoredKey.blob([UInt8](repeating: 7, count: 1 << 20))
         try c.set(huge, bytes: [1, 2, 3])
         #expect(try c.get(huge)?.value == [1, 2, 3])
+        // A record larger than the replay buffer (4 MiB), after a smaller one.
+        let bigger = StoredKey.blob((0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try c.set(bigger, bytes: [4])
+        let reopened = try DiskCache(directory: dir)
+        #expect(try reopened.get(bigger)?.value == [4])
+        #expect(try reopened.get(huge)?.value == [1, 2, 3])
+        #expect(try reopened.check().isEmpty)
     }
 
     @Test func addOnlyIfAbsentOrExpired() throws {

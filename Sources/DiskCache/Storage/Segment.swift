@@ -36,7 +36,9 @@ enum Segment {
         _ fd: FileDescriptor, from: Int64, to: Int64, resync: Bool = false,
         _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void
     ) throws -> ScanResult {
-        var buffer = [UInt8](repeating: 0, count: 1 << 22)
+        // No larger than the range: a small cache must not pay for zeroing 4 MiB.
+        let initial = Int(max(Int64(RecordHeader.size), min(Int64(1 << 22), to - from)))
+        var buffer = [UInt8](unsafeUninitializedCapacity: initial) { _, n in n = initial }
         var bufferStart = from   // file offset of buffer[0]
         var bufferCount = 0
         var pos = from
@@ -48,7 +50,11 @@ enum Segment {
             // Ensure buffer holds [pos, pos+need).
             let rel = Int(pos - bufferStart)
             if rel + need <= bufferCount { return true }
-            if need > buffer.count { buffer = [UInt8](repeating: 0, count: need) }
+            if need > buffer.count {
+                let kept = Array(buffer[0..<bufferCount])
+                buffer = [UInt8](unsafeUninitializedCapacity: need) { _, n in n = need }
+                buffer.replaceSubrange(0..<kept.count, with: kept)
+            }
             let keep = bufferCount - rel
             if keep > 0 && rel > 0 {
                 buffer.withUnsafeMutableBytes { b in
