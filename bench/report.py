@@ -72,6 +72,20 @@ def write_report(results, docs, command):
         for peer in peers:
             row.append(ratio(shape[(peer, procs)], shape[(OURS, procs)]))
         lines.append(' | '.join(row) + ' |')
+    lines += ['', '## Durable writes (every acknowledged set fsynced: diskcache_swift `durability="sync"`, python-diskcache `sqlite_synchronous=2`; 400 sets split across the processes)', '']
+    lines += ['| writers | ' + ' | '.join('%s wall (median / p99 set)' % i for i in impls) + ' | ' + ' | '.join('vs %s' % p for p in peers) + ' |', '|' + '---|' * (1 + len(impls) + len(peers))]
+    for procs in (1, 4):
+        name = 'durable %d proc' % procs
+        row = ['| %d' % procs]
+        walls = {}
+        for impl in impls:
+            samples = results[impl].get(name, [])
+            w = combine(samples, 'wall_s')
+            walls[impl] = w
+            row.append('%.2f s (%s / %s)' % (w, fmt_ns(combine(samples, 'median_ns')), fmt_ns(combine(samples, 'p99_ns'))) if w is not None else 'n/a: %s' % error_of(samples))
+        for peer in peers:
+            row.append(ratio(walls[peer], walls[OURS]))
+        lines.append(' | '.join(row) + ' |')
     lines += ['', '## Scale and cold start (100-byte values)', '']
     lines += ['| measure | ' + ' | '.join(impls) + ' |', '|' + '---|' * (1 + len(impls))]
     scale_names = sorted({k for i in impls for k in results[i] if k.startswith(('fill', 'cold'))}, key=lambda k: (int(k.split()[1]), k))

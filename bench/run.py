@@ -84,6 +84,20 @@ elif kind == 'cold':
     out['open_first_get_s'] = time.perf_counter() - t
     out['hit'] = v is not None
     out['rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+elif kind == 'durable':
+    settings = {'diskcache_swift': {'durability': 'sync'}, 'diskcache': {'sqlite_synchronous': 2}}.get(module_name)
+    if settings is None:
+        raise SystemExit('no durable (fsync per write) setting known for ' + module_name)
+    c = mod.Cache(directory, **settings)
+    value = b'v' * 100
+    lat = []
+    t = time.perf_counter()
+    for i in range(params['n']):
+        s = time.perf_counter_ns()
+        c.set('key-%d-%d' % (params['seed'], i), value)
+        lat.append(time.perf_counter_ns() - s)
+    out['wall_s'] = time.perf_counter() - t
+    out['lat_ns'] = sorted(lat)
 elif kind == 'shape':
     import random
     c = mod.FanoutCache(directory, shards=8)
@@ -117,11 +131,11 @@ def worker(module, kind, directory, params):
     return json.loads(result.stdout)
 
 
-def shape_run(module, procs, total):
+def shape_run(module, procs, total, kind='shape'):
     directory = tempfile.mkdtemp(prefix='dcbench-')
     try:
         per = total // procs
-        cmds = [[sys.executable, '-c', WORKER, module, 'shape', directory, json.dumps({'n': per, 'seed': k})] for k in range(procs)]
+        cmds = [[sys.executable, '-c', WORKER, module, kind, directory, json.dumps({'n': per, 'seed': k})] for k in range(procs)]
         start = time.perf_counter()
         running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
         outs = [p.communicate() for p in running]
@@ -181,6 +195,10 @@ def main():
             for label, module in impls.items():
                 record(label, 'shape %d proc' % procs, shape_run(module, procs, 100_000))
         print('rep %d: benchmark shape done' % (rep + 1), flush=True)
+        for procs in (1, 4):
+            for label, module in impls.items():
+                record(label, 'durable %d proc' % procs, shape_run(module, procs, 400, kind='durable'))
+        print('rep %d: durable writes done' % (rep + 1), flush=True)
 
     for entries in (10_000, scale):
         for label, module in impls.items():
