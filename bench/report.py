@@ -3,8 +3,16 @@
 import os
 import platform
 import statistics
+import subprocess
 
 OURS = 'diskcache_swift'
+
+
+def commit():
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=os.path.dirname(__file__)).stdout.strip() or '?'
+    except OSError:
+        return '?'
 
 
 def combine(samples, field):
@@ -40,7 +48,7 @@ def write_report(results, docs, command):
     impls = list(results)
     peers = [i for i in impls if i != OURS]
     lines = ['# Benchmarks: diskcache_swift, python-diskcache 5.6.3, diskcache_rs', '',
-             'Regenerate: `%s` (this file and the PNGs beside it are its output).' % command,
+             'Regenerate: `%s` (this file and the PNGs beside it are its output). This run: commit %s.' % (command, commit()),
              'Machine: %s, %d cores, Python %s. One run, implementations interleaved, each measurement in a fresh process, default settings, first 10%% of each loop excluded as warm-up. Ratios: peer time / diskcache_swift time (> 1: diskcache_swift is faster).' % (platform.machine(), os.cpu_count(), platform.python_version()), '']
     op_names = [k for k in results.get(OURS, {}) if k.split(' ')[0] in ('set', 'get', 'in', 'incr', 'delete')]
     lines.append('## Per operation (median / p99 latency)')

@@ -41,14 +41,7 @@ extension DiskCache {
             out.removeAll(keepingCapacity: true)
         }
         do {
-            for (name, value) in index.settings.sorted(by: { $0.key < $1.key }) {
-                var h = RecordHeader(kind: .setting)
-                let (kind, bytes) = value.encoded()
-                h.keyKind = ItemKind.text.rawValue
-                h.valueKind = kind.rawValue
-                var n = name
-                n.withUTF8 { nb in bytes.withUnsafeBytes { RecordHeader.append(h, key: UnsafeRawBufferPointer(nb), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &out) } }
-            }
+            index.encodeSettings(into: &out)
             let order = index.table.liveIndices.sorted {
                 let a = index.table.entries[$0], b = index.table.entries[$1]
                 return a.storeTime != b.storeTime ? a.storeTime < b.storeTime : a.rowid < b.rowid

@@ -213,7 +213,10 @@ extension DiskCache {
         case .inline: return false
         case .file: return true
         case .automatic:
-            let minSize = try withReading { settings.minFileSize }
+            // The setting as this process last saw it: no catch-up needed to place a value.
+            mutex.lock()
+            let minSize = settings.minFileSize
+            mutex.unlock()
             return count >= minSize
         }
     }

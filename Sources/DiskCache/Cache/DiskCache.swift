@@ -377,7 +377,7 @@ public final class DiskCache: @unchecked Sendable {
 
     func acquireExclusive() throws {
         guard let coordinator else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        try coordinator.lockExclusive(timeout: lockTimeout)
+        try coordinator.lockExclusive(timeout: _lockTimeout)
         holdsExclusive = true
         do {
             if coordinator.isWriting || coordinator.isFresh {

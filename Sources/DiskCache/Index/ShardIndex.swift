@@ -179,6 +179,20 @@ struct ShardIndex {
         return out
     }
 
+    /// Every setting as a record, appended to `out` (for compaction and snapshots).
+    func encodeSettings(into out: inout [UInt8]) {
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            var h = RecordHeader(kind: .setting)
+            let (kind, bytes) = value.encoded()
+            h.keyKind = ItemKind.text.rawValue
+            h.valueKind = kind.rawValue
+            let nameBytes = Array(name.utf8)
+            nameBytes.withUnsafeBytes { n in
+                bytes.withUnsafeBytes { RecordHeader.append(h, key: n, tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &out) }
+            }
+        }
+    }
+
     // MARK: Insertion order
 
     private mutating func rowOrderNoteInsert(_ index: Int, rowid: Int64) {

@@ -29,14 +29,7 @@ enum Snapshot {
     static func write(directory: String, index: ShardIndex, head: LogHead) {
         let parts = index.table.parts
         var settingRecords: [UInt8] = []
-        for (name, value) in index.settings.sorted(by: { $0.key < $1.key }) {
-            var h = RecordHeader(kind: .setting)
-            let (kind, bytes) = value.encoded()
-            h.keyKind = ItemKind.text.rawValue
-            h.valueKind = kind.rawValue
-            var n = name
-            n.withUTF8 { nb in bytes.withUnsafeBytes { RecordHeader.append(h, key: UnsafeRawBufferPointer(nb), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &settingRecords) } }
-        }
+        index.encodeSettings(into: &settingRecords)
         let path = directory + "/" + name(head.segment)
         let temp = path + ".\(getpid()).tmp"
         guard let fd = try? FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead]) else { return }

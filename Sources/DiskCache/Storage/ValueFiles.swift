@@ -22,19 +22,7 @@ enum ValueFiles {
     /// Writes a new value file from chunks supplied by `next` (which fills the buffer and
     /// returns the count, 0 at the end). Returns its name, size and checksum.
     static func write(directory: String, sync: Bool, _ next: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ExternalValue {
-        let name = randomName()
-        let path = directory + "/" + name
-        let parent = String(path[..<path.lastIndex(of: "/")!])
-        do { try PathOps.makeDirectories(parent) } catch {
-            throw DiskCacheError.io("create value directory", parent, error)
-        }
-        let temp = path + ".tmp"
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch {
-            throw DiskCacheError.io("create value file", temp, error as? Errno ?? .ioError)
-        }
+        let (name, temp, fd) = try createTemp(directory: directory)
         var size: Int64 = 0
         var crc: UInt32 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -45,9 +33,7 @@ enum ValueFiles {
                 try buffer.withUnsafeBytes { b in
                     let chunk = UnsafeRawBufferPointer(rebasing: b[0..<n])
                     crc = dcs_crc32c(crc, chunk.baseAddress!, n)
-                    do { try fd.writeAll(at: size, chunk) } catch {
-                        throw DiskCacheError.io("write value file", temp, error)
-                    }
+                    try fd.writeAll(at: size, chunk)
                 }
                 size += Int64(n)
             }
@@ -56,14 +42,35 @@ enum ValueFiles {
         } catch {
             try? fd.close()
             try? PathOps.unlink(temp)
-            if let e = error as? DiskCacheError { throw e }
-            throw DiskCacheError.io("write value file", temp, error as? Errno ?? .ioError)
+            throw DiskCacheError.io("write value file", temp, error)
         }
+        try publish(temp, directory + "/" + name)
+        return ExternalValue(size: size, crc: crc, name: name)
+    }
+
+    /// A new private file for a value: its final name, its temp path and its descriptor.
+    private static func createTemp(directory: String) throws -> (String, String, FileDescriptor) {
+        let name = randomName()
+        let path = directory + "/" + name
+        let parent = String(path[..<path.lastIndex(of: "/")!])
+        do { try PathOps.makeDirectories(parent) } catch {
+            throw DiskCacheError.io("create value directory", parent, error)
+        }
+        let temp = path + ".tmp"
+        do {
+            let fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            return (name, temp, fd)
+        } catch {
+            throw DiskCacheError.io("create value file", temp, error)
+        }
+    }
+
+    /// Makes a finished value file visible under its final name, atomically.
+    private static func publish(_ temp: String, _ path: String) throws {
         do { try PathOps.rename(temp, path) } catch {
             try? PathOps.unlink(temp)
             throw DiskCacheError.io("publish value file", path, error)
         }
-        return ExternalValue(size: size, crc: crc, name: name)
     }
 
     /// Writes a value held in memory. Other threads of the host may run meanwhile (the
@@ -73,13 +80,20 @@ enum ValueFiles {
     }
 
     private static func writeInMemory(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
-        var done = 0
-        return try write(directory: directory, sync: sync) { buf in
-            let n = min(buf.count, bytes.count - done)
-            if n > 0 { buf.baseAddress!.copyMemory(from: bytes.baseAddress! + done, byteCount: n) }
-            done += n
-            return n
+        // Straight from the caller's buffer: no chunk buffer to allocate and fill.
+        let (name, temp, fd) = try createTemp(directory: directory)
+        let crc = bytes.count == 0 ? 0 : dcs_crc32c(0, bytes.baseAddress!, bytes.count)
+        do {
+            if bytes.count > 0 { try fd.writeAll(at: 0, bytes) }
+            if sync { try fd.syncData() }
+            try fd.close()
+        } catch {
+            try? fd.close()
+            try? PathOps.unlink(temp)
+            throw DiskCacheError.io("write value file", temp, error)
         }
+        try publish(temp, directory + "/" + name)
+        return ExternalValue(size: Int64(bytes.count), crc: crc, name: name)
     }
 
     /// Takes over a file someone else wrote in the cache directory: its size and checksum
@@ -119,7 +133,7 @@ enum ValueFiles {
         guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? fd.close() }
         let size = Int(ext.size)
-        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
+        if buffer.count < size { buffer = [UInt8](unsafeUninitializedCapacity: size) { _, n in n = size } }
         let ok: Bool = buffer.withUnsafeMutableBytes { b in
             let target = UnsafeMutableRawBufferPointer(rebasing: b[0..<size])
             guard let n = try? fd.readAll(at: 0, target), n == size else { return false }
