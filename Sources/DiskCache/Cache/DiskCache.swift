@@ -35,6 +35,8 @@ public final class DiskCache: @unchecked Sendable {
     var index = ShardIndex()
     var settings = EffectiveSettings()
     var scratch = [UInt8](repeating: 0, count: 4096)
+    /// Reused for reading value files (see `withValue`).
+    var fileScratch: [UInt8] = []
     /// Records of the running write, not yet in the segment (they start at `applied.end`).
     var pending: [UInt8] = []
     var holdsExclusive = false
