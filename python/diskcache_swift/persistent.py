@@ -196,43 +196,35 @@ class Deque(Sequence):
         for value in iterable:
             self._appendleft(value)
 
+    def _take(self, side, remove, verb):
+        """The value at one end; removed when `remove`. IndexError when empty."""
+        take = self._cache.pull if remove else self._cache.peek
+        _, value = take(default=(None, ENOVAL), side=side, retry=True)
+        if value is ENOVAL:
+            raise IndexError('%s from an empty deque' % verb)
+        return value
+
     def peek(self):
         """Peek at value at back of deque."""
-        default = None, ENOVAL
-        _, value = self._cache.peek(default=default, side='back', retry=True)
-        if value is ENOVAL:
-            raise IndexError('peek from an empty deque')
-        return value
+        return self._take('back', False, 'peek')
 
     def peekleft(self):
         """Peek at value at front of deque."""
-        default = None, ENOVAL
-        _, value = self._cache.peek(default=default, side='front', retry=True)
-        if value is ENOVAL:
-            raise IndexError('peek from an empty deque')
-        return value
+        return self._take('front', False, 'peek')
 
     def pop(self):
         """Remove and return value at back of deque."""
         return self._pop()
 
     def _pop(self):
-        default = None, ENOVAL
-        _, value = self._cache.pull(default=default, side='back', retry=True)
-        if value is ENOVAL:
-            raise IndexError('pop from an empty deque')
-        return value
+        return self._take('back', True, 'pop')
 
     def popleft(self):
         """Remove and return value at front of deque."""
         return self._popleft()
 
     def _popleft(self):
-        default = None, ENOVAL
-        _, value = self._cache.pull(default=default, retry=True)
-        if value is ENOVAL:
-            raise IndexError('pop from an empty deque')
-        return value
+        return self._take('front', True, 'pop')
 
     def remove(self, value):
         """Remove first occurrence of `value` in deque."""
