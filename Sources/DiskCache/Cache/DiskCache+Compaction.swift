@@ -8,8 +8,8 @@ extension DiskCache {
         try compactLocked()
     }
 
-    /// Rewrites the live records into a new segment, oldest store first, and switches every
-    /// process to it. Records that fail their checksum are left behind.
+    /// Rewrites the live records into a new segment, in log order, and switches every process
+    /// to it. Records that fail their checksum are left behind.
     public func compact() throws {
         try withWriting {
             try commitPending()
@@ -35,6 +35,11 @@ extension DiskCache {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 22)
         var written: Int64 = 0
+        // Where each live entry's record lands, so the index is updated in place instead of
+        // being rebuilt from the new segment.
+        var moved: [(entry: Int, offset: Int64)] = []
+        moved.reserveCapacity(index.count)
+        var skippedDamage = false
         func flush() throws {
             try out.withUnsafeBytes { try fd.writeAll(at: written, $0) }
             written += Int64(out.count)
@@ -42,14 +47,18 @@ extension DiskCache {
         }
         do {
             index.encodeSettings(into: &out)
-            let order = index.table.liveIndices.sorted {
-                let a = index.table.entries[$0], b = index.table.entries[$1]
-                return a.storeTime != b.storeTime ? a.storeTime < b.storeTime : a.rowid < b.rowid
-            }
+            // In log order: the old segment is read front to back, and the eviction orders do
+            // not depend on log order (they are built from the entries' stamps).
+            let order = index.table.liveIndices.sorted { index.table.entries[$0].offset < index.table.entries[$1].offset }
             for i in order {
                 let e = index.table.entries[i]
+                let offset = written + Int64(out.count)
                 try withEntryRecord(e) { h, rec in
-                    guard var h else { return }
+                    guard var h else {
+                        skippedDamage = true
+                        return
+                    }
+                    moved.append((i, offset))
                     h.expireTime = e.expireTime
                     h.aux = UInt64(bitPattern: e.accessCount)
                     RecordHeader.append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
@@ -79,7 +88,20 @@ extension DiskCache {
         let head = LogHead(segment: newID, end: written)
         coordinator.publish(head)
         coordinator.setWriting(false)
-        try reload(head)
+        if skippedDamage {
+            // Items whose records were damaged are gone from the new segment: rebuild.
+            try reload(head)
+        } else {
+            let newFD = try openSegment(newID, create: false)
+            try? segmentFD?.close()
+            segmentFD = newFD
+            segmentID = newID
+            for (i, offset) in moved { index.table[i].offset = offset }
+            applied = head
+            if written >= Snapshot.worthWriting {
+                Snapshot.write(directory: directory, index: index, head: head)
+            }
+        }
         try? PathOps.unlink(segmentPath(old))
         try? PathOps.unlink(directory + "/" + Snapshot.name(old))
     }
