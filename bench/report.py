@@ -66,7 +66,7 @@ def write_report(results, docs, command):
         for peer in peers:
             row.append(ratio(medians[(peer, op)], medians[(OURS, op)]))
         lines.append(' | '.join(row) + ' |')
-    lines += ['', '## python-diskcache benchmark shape (FanoutCache, 8 shards; 100,000 ops: 90% get, 9% set, 1% delete over 100 keys, split across the processes)', '']
+    lines += ['', '## python-diskcache benchmark shape (FanoutCache, 8 shards; every process does 100,000 ops: 90% get, 9% set, 1% delete over 100 keys; wall time from a common start after interpreter start and import to the last process done)', '']
     lines += ['| processes | ' + ' | '.join('%s wall (median / p99 op)' % i for i in impls) + ' | ' + ' | '.join('vs %s' % p for p in peers) + ' |', '|' + '---|' * (1 + len(impls) + len(peers))]
     shape = {}
     for procs in (1, 4, 8):

@@ -105,6 +105,10 @@ elif kind == 'shape':
     value = b'v' * 100
     lat = []
     n = params['n']
+    # All workers start together, after their interpreters started and imported.
+    delay = params['start_at'] - time.time()
+    if delay > 0:
+        time.sleep(delay)
     t = time.perf_counter()
     for i in range(n):
         k = 'key-%d' % rnd.randrange(100)
@@ -118,6 +122,7 @@ elif kind == 'shape':
             c.delete(k)
         lat.append(time.perf_counter_ns() - s)
     out['wall_s'] = time.perf_counter() - t
+    out['end'] = time.time()
     out['lat_ns'] = sorted(lat)[:: max(1, n // 2000)]
 print(json.dumps(out))
 '''
@@ -131,18 +136,24 @@ def worker(module, kind, directory, params):
     return json.loads(result.stdout)
 
 
-def shape_run(module, procs, total, kind='shape'):
+def shape_run(module, procs, per_process, kind='shape'):
+    """`procs` processes at once, each doing `per_process` operations. Wall time runs from the
+    common start (after every interpreter started and imported) to the last one's end."""
     directory = tempfile.mkdtemp(prefix='dcbench-')
     try:
-        per = total // procs
-        cmds = [[sys.executable, '-c', WORKER, module, kind, directory, json.dumps({'n': per, 'seed': k})] for k in range(procs)]
-        start = time.perf_counter()
+        start_at = time.time() + 1.5 + 0.1 * procs
+        cmds = [[sys.executable, '-c', WORKER, module, kind, directory, json.dumps({'n': per_process, 'seed': k, 'start_at': start_at})] for k in range(procs)]
         running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
         outs = [p.communicate() for p in running]
-        wall = time.perf_counter() - start
         if any(p.returncode for p in running):
-            return {'error': outs[0][1].strip().splitlines()[-1] if outs[0][1].strip() else 'failed'}
-        lat = sorted(x for o, _ in outs for x in json.loads(o)['lat_ns'])
+            failed = next(err for (_, err), p in zip(outs, running) if p.returncode)
+            return {'error': failed.strip().splitlines()[-1] if failed.strip() else 'failed'}
+        results = [json.loads(o) for o, _ in outs]
+        if kind == 'shape':
+            wall = max(r['end'] for r in results) - start_at
+        else:
+            wall = max(r['wall_s'] for r in results)
+        lat = sorted(x for r in results for x in r['lat_ns'])
         return {'wall_s': wall, 'median_ns': lat[len(lat) // 2], 'p99_ns': lat[len(lat) * 99 // 100]}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -197,7 +208,7 @@ def main():
         print('rep %d: benchmark shape done' % (rep + 1), flush=True)
         for procs in (1, 4):
             for label, module in impls.items():
-                record(label, 'durable %d proc' % procs, shape_run(module, procs, 400, kind='durable'))
+                record(label, 'durable %d proc' % procs, shape_run(module, procs, 400 // procs, kind='durable'))
         print('rep %d: durable writes done' % (rep + 1), flush=True)
 
     for entries in (10_000, scale):
