@@ -1,3 +1,4 @@
+import CDiskCacheSupport
 import Testing
 @testable import DiskCache
 
@@ -87,5 +88,24 @@ import Testing
             let found = k.withUnsafeBytes { t.find(.text, $0, hash: stableHash(.text, $0)) }
             #expect((found != nil) == (i % 2 == 1))
         }
+    }
+
+    @Test func crc32cKnownValueAndLargeBuffersAgreeWithSmallSteps() {
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress, $0.count) } == 0xE306_9283)
+        // Large buffers take the three-lane path; 1000-byte steps take the single lane.
+        var rng = SystemRandomNumberGenerator()
+        let data = (0..<300_001).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let whole = data.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress, $0.count) }
+        var stepped: UInt32 = 0
+        data.withUnsafeBytes { raw in
+            var i = 0
+            while i < raw.count {
+                let n = min(1000, raw.count - i)
+                stepped = dcs_crc32c(stepped, raw.baseAddress! + i, n)
+                i += n
+            }
+        }
+        #expect(whole == stepped)
     }
 }
