@@ -1,5 +1,8 @@
 #include "CDiskCacheSupport.h"
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,8 +26,10 @@ static void crc_init(void) {
         }
     }
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    have_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    /* cpuid directly: __builtin_cpu_supports needs a runtime hook that is missing when this
+     * code is linked into a Swift shared library (it then silently reports "no SSE4.2"). */
+    unsigned int eax, ebx, ecx, edx;
+    have_sse42 = (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_SSE4_2)) ? 1 : 0;
 #else
     have_sse42 = 0;
 #endif
@@ -112,6 +117,11 @@ static uint32_t crc_hw3(uint32_t crc, const uint8_t *p, size_t n) {
     return crc_hw(crc, p, n);
 }
 #endif
+
+int dcs_crc32c_is_hardware(void) {
+    pthread_once(&crc_once, crc_init);
+    return have_sse42 == 1;
+}
 
 uint32_t dcs_crc32c(uint32_t crc, const void *data, size_t length) {
     pthread_once(&crc_once, crc_init);

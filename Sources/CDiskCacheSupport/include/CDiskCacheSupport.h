@@ -14,6 +14,9 @@ extern "C" {
 /// Uses SSE4.2 when the processor has it, a table otherwise.
 uint32_t dcs_crc32c(uint32_t crc, const void *data, size_t length);
 
+/// Whether the hardware CRC32C instruction is in use (for tests and benchmarks).
+int dcs_crc32c_is_hardware(void);
+
 /// Atomic operations on 64-bit words that live in a MAP_SHARED page: Swift's own atomics
 /// cannot be placed at an arbitrary address in such a mapping.
 static inline uint64_t dcs_load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }

@@ -11,6 +11,9 @@ public struct ItemView {
     public let filePath: String?
     /// Whether `value` holds the value (false only for an unread file).
     public let isMaterialized: Bool
+    /// Size and checksum of an unread value file, for `DiskCache.readValueFile`.
+    public var fileSize: Int64 = 0
+    var fileCRC: UInt32 = 0
 }
 
 /// Where `set` puts a value.
@@ -147,7 +150,10 @@ extension DiskCache {
         let path = directory + "/" + ext.name
         if !readFile(kind) {
             guard PathOps.fileSize(path) != nil else { return nil }
-            return try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(start: nil, count: 0), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: false))
+            var view = ItemView(kind: kind, value: UnsafeRawBufferPointer(start: nil, count: 0), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: false)
+            view.fileSize = ext.size
+            view.fileCRC = ext.crc
+            return try body(view)
         }
         // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB.
         var buffer = fileScratch
@@ -157,6 +163,14 @@ extension DiskCache {
         return try buffer.withUnsafeBytes { b in
             try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(rebasing: b[0..<Int(ext.size)]), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: true))
         }
+    }
+
+    /// Reads an unread value file (see `withItem(_:readFile:_:)`) straight into `buffer`,
+    /// which must hold `view.fileSize` bytes, verifying its checksum. False if the file is
+    /// gone or damaged: treat the item as missing.
+    public static func readValueFile(_ view: ItemView, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let path = view.filePath, buffer.count == Int(view.fileSize) else { return false }
+        return ValueFiles.read(path: path, size: Int(view.fileSize), crc: view.fileCRC, into: buffer)
     }
 
     func externalValue(of e: Entry) throws -> ExternalValue? {

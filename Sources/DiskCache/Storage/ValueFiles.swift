@@ -129,17 +129,23 @@ enum ValueFiles {
     }
 
     private static func readFile(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
-        let path = directory + "/" + ext.name
-        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
-        defer { try? fd.close() }
         let size = Int(ext.size)
         if buffer.count < size { buffer = [UInt8](unsafeUninitializedCapacity: size) { _, n in n = size } }
-        let ok: Bool = buffer.withUnsafeMutableBytes { b in
-            let target = UnsafeMutableRawBufferPointer(rebasing: b[0..<size])
-            guard let n = try? fd.readAll(at: 0, target), n == size else { return false }
-            return size == 0 || dcs_crc32c(0, target.baseAddress!, size) == ext.crc
+        return buffer.withUnsafeMutableBytes { b in
+            readVerified(path: directory + "/" + ext.name, size: size, crc: ext.crc, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<size]))
         }
-        return ok
+    }
+
+    /// Reads a value file of known size and checksum into the caller's buffer.
+    static func read(path: String, size: Int, crc: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        Blocking.wait { readVerified(path: path, size: size, crc: crc, into: buffer) }
+    }
+
+    private static func readVerified(path: String, size: Int, crc: UInt32, into target: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
+        defer { try? fd.close() }
+        guard let n = try? fd.readAll(at: 0, target), n == size else { return false }
+        return size == 0 || dcs_crc32c(0, target.baseAddress!, size) == crc
     }
 
     /// Removes a value file and the directories it leaves empty (python-diskcache's rule).

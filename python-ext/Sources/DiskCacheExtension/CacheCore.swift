@@ -54,15 +54,27 @@ func readItem(_ s: CoreState, _ key: PyObj, read: Bool) throws -> (PyObj, Double
     var file: String?
     var expire: Double?
     var tagObj: PyObj?
+    var vanished = false
+    // Value files are never read by the engine here: their bytes go straight into the
+    // Python object (or a handle is opened, or a custom Disk reads them).
     let raw: PyObj?? = try s.withKey(key) { k in
-        try s.cache.withItem(k, readFile: { kind in s.customDisk == nil && !(read && kind == .blob) }) { view -> PyObj? in
+        try s.cache.withItem(k, readFile: { _ in false }) { view -> PyObj? in
             kind = view.kind
             materialized = view.isMaterialized
             file = view.filePath
             expire = view.expireTime
             tagObj = s.decodeTag(view.tagKind, view.tag)
+            if !view.isMaterialized && s.customDisk == nil && !(read && view.kind == .blob) {
+                materialized = true
+                return readValueFile(view, &vanished)
+            }
             return s.rawValue(view)
         }
+    }
+    if vanished {
+        // python-diskcache: a value file removed under a reader reads as a miss.
+        dcs_xdecref(tagObj)
+        return nil
     }
     guard let raw else { return nil }
     guard let raw, let tag = tagObj else {
@@ -77,6 +89,21 @@ func readItem(_ s: CoreState, _ key: PyObj, read: Bool) throws -> (PyObj, Double
         dcs_decref(tag)
         throw error
     }
+}
+
+/// A value file's bytes read directly into a new bytes object (decoded for text).
+private func readValueFile(_ view: ItemView, _ vanished: inout Bool) -> PyObj? {
+    let size = Int(view.fileSize)
+    guard let bytes = PyBytes_FromStringAndSize(nil, size) else { return nil }
+    let target = UnsafeMutableRawBufferPointer(start: dcs_bytes_data(bytes), count: size)
+    guard DiskCache.readValueFile(view, into: target) else {
+        dcs_decref(bytes)
+        vanished = true
+        return dcs_none()
+    }
+    guard view.kind == .text else { return bytes }
+    defer { dcs_decref(bytes) }
+    return PyUnicode_DecodeUTF8(dcs_bytes_data(bytes), size, "surrogatepass")
 }
 
 let sigGet = Signature("get", ["key", "default", "read", "expire_time", "tag", "retry"], required: 1)
