@@ -29,13 +29,13 @@ extension DiskCache {
     public func check(fix: Bool = false) throws -> [CheckFinding] {
         try withWriting {
             var findings: [CheckFinding] = []
-            guard let fd = segmentFD else { return findings }
-            let segPath = segmentPath(applied.segment)
+            guard coordinator != nil else { return findings }
+            let segPath = net == nil ? segmentPath(applied.segment) : "the network log of \(directory) (generation \(applied.segment))"
             var replayed = ShardIndex()
             replayed.bulkLoading = true
             let scan: Segment.ScanResult
             do {
-                scan = try Segment.scan(fd, from: 0, to: applied.end, resync: true) { h, rec, off in
+                scan = try Segment.scan(reading: { try readLog(at: $0, into: $1) }, from: 0, to: applied.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &replayed)
                 }
             } catch {
@@ -43,6 +43,11 @@ extension DiskCache {
             }
             for offset in scan.damaged {
                 findings.append(CheckFinding(kind: .damagedRecord, message: "Damaged record at offset \(offset) of \(segPath)", path: segPath, fixed: fix))
+            }
+            let damagedBatches = net?.damagedBatches ?? []
+            for n in damagedBatches {
+                let path = directory + "/" + NetworkLog.batchName(n)
+                findings.append(CheckFinding(kind: .damagedRecord, message: "Damaged batch \(path) (its records were skipped)", path: path, fixed: fix))
             }
             if replayed.count != index.count {
                 findings.append(CheckFinding(kind: .countMismatch, message: "Index holds \(index.count) items, the log \(replayed.count)", path: nil, fixed: fix))
@@ -104,7 +109,7 @@ extension DiskCache {
             }
             _ = walk("")
 
-            if fix && (!scan.damaged.isEmpty || replayed.count != index.count) {
+            if fix && (!scan.damaged.isEmpty || !damagedBatches.isEmpty || replayed.count != index.count) {
                 try commitPending()
                 try compactLocked()
             }

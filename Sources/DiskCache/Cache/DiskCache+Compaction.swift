@@ -20,6 +20,10 @@ extension DiskCache {
     /// Caller holds the exclusive lock with nothing pending.
     func compactLocked() throws {
         guard let coordinator else { return }
+        if let net {
+            try compactNetwork(net)
+            return
+        }
         let newID = applied.segment + 1
         let path = segmentPath(newID)
         let temp = path + ".tmp"
@@ -32,49 +36,9 @@ extension DiskCache {
         // A crash from here to the publication leaves the flag set: the next writer then
         // settles on the newest complete segment before appending anywhere.
         coordinator.setWriting(true)
-        var out: [UInt8] = []
-        out.reserveCapacity(1 << 22)
-        var written: Int64 = 0
-        // Where each live entry's record lands, so the index is updated in place instead of
-        // being rebuilt from the new segment.
-        var moved: [(entry: Int, offset: Int64)] = []
-        moved.reserveCapacity(index.count)
-        var skippedDamage = false
-        func flush() throws {
-            try out.withUnsafeBytes { try fd.writeAll(at: written, $0) }
-            written += Int64(out.count)
-            out.removeAll(keepingCapacity: true)
-        }
+        let result: LiveRecords
         do {
-            index.encodeSettings(into: &out)
-            // In log order: the old segment is read front to back, and the eviction orders do
-            // not depend on log order (they are built from the entries' stamps).
-            let order = index.table.liveIndices.sorted { index.table.entries[$0].offset < index.table.entries[$1].offset }
-            for i in order {
-                let e = index.table.entries[i]
-                let offset = written + Int64(out.count)
-                try withEntryRecord(e) { h, rec in
-                    guard var h else {
-                        skippedDamage = true
-                        return
-                    }
-                    moved.append((i, offset))
-                    h.expireTime = e.expireTime
-                    h.aux = UInt64(bitPattern: e.accessCount)
-                    RecordHeader.append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
-                                        tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
-                                        value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]), to: &out)
-                    if e.accessTime != e.storeTime {
-                        var a = RecordHeader(kind: .access)
-                        a.keyKind = h.keyKind
-                        a.storeTime = e.accessTime
-                        RecordHeader.append(a, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
-                                            tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &out)
-                    }
-                }
-                if out.count >= 1 << 22 { try flush() }
-            }
-            try flush()
+            result = try writeLiveRecords { chunk, at in try fd.writeAll(at: at, chunk) }
             try fd.syncData()
             try fd.close()
             try PathOps.rename(temp, path)
@@ -85,10 +49,11 @@ extension DiskCache {
             throw DiskCacheError.io("compact into", temp, error)
         }
         let old = applied.segment
+        let written = result.written
         let head = LogHead(segment: newID, end: written)
         coordinator.publish(head)
         coordinator.setWriting(false)
-        if skippedDamage {
+        if result.skippedDamage {
             // Items whose records were damaged are gone from the new segment: rebuild.
             try reload(head)
         } else {
@@ -96,7 +61,7 @@ extension DiskCache {
             try? segmentFD?.close()
             segmentFD = newFD
             segmentID = newID
-            for (i, offset) in moved { index.table[i].offset = offset }
+            for (i, offset) in result.moved { index.table[i].offset = offset }
             applied = head
             if written >= Snapshot.worthWriting {
                 Snapshot.write(directory: directory, index: index, head: head)
@@ -104,5 +69,72 @@ extension DiskCache {
         }
         try? PathOps.unlink(segmentPath(old))
         try? PathOps.unlink(directory + "/" + Snapshot.name(old))
+    }
+
+    /// Network mode: the live records become a checkpoint batch under the claim held.
+    private func compactNetwork(_ net: NetworkLog) throws {
+        var result = LiveRecords()
+        let end = try net.commit(sync: settings.durability == .sync, checkpoint: true) { emit in
+            result = try writeLiveRecords { chunk, _ in try emit(chunk) }
+        }
+        let head = LogHead(segment: net.generation, end: end)
+        if result.skippedDamage {
+            try reload(head)
+        } else {
+            for (i, offset) in result.moved { index.table[i].offset = offset }
+            applied = head
+        }
+    }
+
+    struct LiveRecords {
+        /// Where each live entry's record landed.
+        var moved: [(entry: Int, offset: Int64)] = []
+        var skippedDamage = false
+        var written: Int64 = 0
+    }
+
+    /// Writes the settings and every live record (with its access stamp) in log order to
+    /// `sink`, in chunks of up to 4 MiB with their offsets from 0, so the index can be updated
+    /// in place instead of being rebuilt. Records that fail their checksum are left behind.
+    func writeLiveRecords(_ sink: (UnsafeRawBufferPointer, Int64) throws -> Void) throws -> LiveRecords {
+        var result = LiveRecords()
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 22)
+        result.moved.reserveCapacity(index.count)
+        func flush() throws {
+            try out.withUnsafeBytes { try sink($0, result.written) }
+            result.written += Int64(out.count)
+            out.removeAll(keepingCapacity: true)
+        }
+        index.encodeSettings(into: &out)
+        // In log order: the old log is read front to back, and the eviction orders do not
+        // depend on log order (they are built from the entries' stamps).
+        let order = index.table.liveIndices.sorted { index.table.entries[$0].offset < index.table.entries[$1].offset }
+        for i in order {
+            let e = index.table.entries[i]
+            let offset = result.written + Int64(out.count)
+            try withEntryRecord(e) { h, rec in
+                guard var h else {
+                    result.skippedDamage = true
+                    return
+                }
+                result.moved.append((i, offset))
+                h.expireTime = e.expireTime
+                h.aux = UInt64(bitPattern: e.accessCount)
+                RecordHeader.append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+                                    tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
+                                    value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]), to: &out)
+                if e.accessTime != e.storeTime {
+                    var a = RecordHeader(kind: .access)
+                    a.keyKind = h.keyKind
+                    a.storeTime = e.accessTime
+                    RecordHeader.append(a, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+                                        tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &out)
+                }
+            }
+            if out.count >= 1 << 22 { try flush() }
+        }
+        try flush()
+        return result
     }
 }

@@ -124,12 +124,15 @@ extension DiskCache {
             }
         }
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
-        guard let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        let n: Int
+        var n: Int
         do {
-            n = try scratch.withUnsafeMutableBytes { try fd.readAll(at: e.offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<length])) }
-        } catch {
-            throw DiskCacheError.io("read", segmentPath(applied.segment), error)
+            n = try scratch.withUnsafeMutableBytes { try readLog(at: e.offset, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<length])) }
+        } catch let error as DiskCacheError where net != nil && error.errno == .noSuchFileOrDirectory && !holdsExclusive {
+            // Network mode, far behind: the batch was deleted after two newer checkpoints.
+            // Start again from the newest one; this read is a miss.
+            try net!.rediscover()
+            try reload(try net!.refresh())
+            n = 0
         }
         return try scratch.withUnsafeBytes { raw in
             let rec = UnsafeRawBufferPointer(rebasing: raw[0..<n])

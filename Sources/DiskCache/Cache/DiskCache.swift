@@ -22,12 +22,17 @@ public final class DiskCache: @unchecked Sendable {
     /// The cache directory as given.
     public let directory: String
     let overrides: [String: SettingValue]
+    /// nil: detect from the filesystem; true/false: network-filesystem mode forced on/off.
+    let networkPreference: Bool?
+    let networkLease: Double
 
     var mutex = RecursiveMutex()
     var forkGeneration: UInt64
 
     // Everything below is guarded by `mutex`.
     var coordinator: Coordinator?
+    /// The coordinator when the directory is in network-filesystem mode.
+    var net: NetworkLog?
     var segmentFD: FileDescriptor?
     var segmentID: UInt64 = 0
     /// The head the index reflects.
@@ -40,6 +45,7 @@ public final class DiskCache: @unchecked Sendable {
     /// Records of the running write, not yet in the segment (they start at `applied.end`).
     var pending: [UInt8] = []
     var holdsExclusive = false
+    var compactingNetwork = false
     var transactionDepth = 0
     var transactionBodyStart = 0
     /// Value files (names relative to the directory) to remove once the write commits, and
@@ -62,8 +68,15 @@ public final class DiskCache: @unchecked Sendable {
     ///
     /// - Throws: `DiskCacheError` naming the path if the directory cannot be created or read,
     ///   or a setting is invalid.
-    public init(directory: String, settings: [String: SettingValue] = [:]) throws {
+    ///
+    /// `network` chooses how processes coordinate: `nil` detects it (network mode on NFS,
+    /// SMB/CIFS, FUSE network filesystems such as sshfs, Ceph, Lustre, 9p, AFS ..., or when
+    /// the directory already is in network mode), `true`/`false` force it. `lease` (network
+    /// mode) is how long a write may hold the cache before others abandon it.
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30) throws {
         self.directory = directory
+        self.networkPreference = network
+        self.networkLease = lease
         for (k, v) in settings { try EffectiveSettings.validate(k, v) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
@@ -88,6 +101,7 @@ public final class DiskCache: @unchecked Sendable {
     func closeFiles() {
         coordinator?.close()
         coordinator = nil
+        net = nil
         try? segmentFD?.close()
         segmentFD = nil
         index = ShardIndex()
@@ -102,6 +116,10 @@ public final class DiskCache: @unchecked Sendable {
         }
         do { try PathOps.makeDirectories(directory) } catch {
             throw DiskCacheError.io("create cache directory", directory, error)
+        }
+        if try useNetworkMode() {
+            try openNetwork()
+            return
         }
         let coordinator = try LocalCoordinator(directory: directory)
         self.coordinator = coordinator
@@ -159,6 +177,68 @@ public final class DiskCache: @unchecked Sendable {
 
     func segmentPath(_ id: UInt64) -> String { directory + "/" + Segment.name(id) }
 
+    /// Whether this directory is (to be) in network-filesystem mode.
+    private func useNetworkMode() throws -> Bool {
+        let marked = PathOps.fileSize(directory + "/" + NetworkLog.markerName) != nil
+        switch networkPreference {
+        case true?:
+            return true
+        case false?:
+            if marked {
+                throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' is in network mode (its processes coordinate through lock directories, not shared memory); open it with network mode on or detection")
+            }
+            return false
+        case nil:
+            return marked || FilesystemKind.isNetwork(directory)
+        }
+    }
+
+    private func openNetwork() throws {
+        let names: [String]
+        do { names = try PathOps.listDirectory(directory) } catch {
+            throw DiskCacheError.io("list", directory, error)
+        }
+        if names.contains(LocalCoordinator.fileName) && !names.contains(NetworkLog.markerName),
+           names.contains(where: { Segment.id(fromName: $0) != nil }) {
+            throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' holds a local-mode cache; network mode cannot share it with local-mode processes (use a new directory)")
+        }
+        let log = try NetworkLog(directory: directory, lease: networkLease)
+        net = log
+        coordinator = log
+        do {
+            try reload(log.publishedHead())
+            try log.lockExclusive(timeout: _lockTimeout)
+            holdsExclusive = true
+            defer {
+                holdsExclusive = false
+                log.unlockExclusive()
+            }
+            try catchUp()
+            try applyOverrides()
+        } catch {
+            closeFiles()
+            throw error
+        }
+    }
+
+    /// Whether the cache coordinates in network-filesystem mode.
+    public var isNetworkMode: Bool {
+        mutex.lock(); defer { mutex.unlock() }
+        return net != nil
+    }
+
+    /// Reads logical log bytes from the current segment or generation.
+    @inline(__always)
+    func readLog(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if let net { return try net.read(at: offset, into: buffer) }
+        guard let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        do {
+            return try fd.readAll(at: offset, buffer)
+        } catch {
+            throw DiskCacheError.io("read", segmentPath(applied.segment), error)
+        }
+    }
+
     func openSegment(_ id: UInt64, create: Bool) throws -> FileDescriptor {
         let path = segmentPath(id)
         do {
@@ -171,6 +251,18 @@ public final class DiskCache: @unchecked Sendable {
     /// Rebuilds the index from the segment named by `head`, up to its end: from a snapshot
     /// plus the records after it when there is one, else from the whole segment.
     func reload(_ head: LogHead) throws {
+        if let net {
+            var fresh = ShardIndex()
+            fresh.bulkLoading = true
+            _ = try Segment.scan(reading: { try net.read(at: $0, into: $1) }, from: 0, to: head.end, resync: true) { h, rec, off in
+                Self.apply(h, rec, off, to: &fresh)
+            }
+            fresh.finishBulkLoad()
+            applied = head
+            index = fresh
+            settings = EffectiveSettings(effectiveSettingValues())
+            return
+        }
         let fd = try openSegment(head.segment, create: false)
         var fresh: ShardIndex
         var start: Int64 = 0
@@ -397,6 +489,18 @@ public final class DiskCache: @unchecked Sendable {
     func releaseExclusive() {
         holdsExclusive = false
         coordinator?.unlockExclusive()
+        if let net, !compactingNetwork, transactionDepth == 0 {
+            // Network mode compacts in a write of its own (a claim publishes one batch).
+            let batches = net.batchesSinceCheckpoint
+            let end = applied.end
+            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end) {
+                compactingNetwork = true
+                defer { compactingNetwork = false }
+                // The write that triggered this is committed; a failed compaction is retried
+                // after a later write.
+                try? compact()
+            }
+        }
     }
 
     /// Applies records other processes published since this process last looked.
@@ -421,18 +525,24 @@ public final class DiskCache: @unchecked Sendable {
                     continue
                 }
             }
-            guard let fd = segmentFD else { return }
             if head.end < applied.end {
                 try reload(head)
                 return
             }
             let start = applied.end
             do {
-                _ = try Segment.scan(fd, from: start, to: head.end, resync: true) { h, rec, off in
+                _ = try Segment.scan(reading: { try readLog(at: $0, into: $1) }, from: start, to: head.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &index)
                 }
+            } catch let e as DiskCacheError where net != nil && e.errno == .noSuchFileOrDirectory {
+                // A batch we had not read yet was deleted: we are more than a checkpoint
+                // behind. Start again from the newest checkpoint.
+                try net!.rediscover()
+                head = try net!.refresh()
+                try reload(head)
+                return
             } catch {
-                throw DiskCacheError.io("read segment", segmentPath(applied.segment), error as? Errno ?? .ioError)
+                throw DiskCacheError.io("read segment", segmentPath(applied.segment), error)
             }
             applied = head
             if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
@@ -482,6 +592,13 @@ public final class DiskCache: @unchecked Sendable {
             removeOnRollback.removeAll()
         }
         if pending.isEmpty {
+            removeGarbageFiles()
+            return
+        }
+        if let net {
+            let end = try net.commit(sync: settings.durability == .sync) { emit in try pending.withUnsafeBytes { try emit($0) } }
+            applied = LogHead(segment: net.generation, end: end)
+            pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
             removeGarbageFiles()
             return
         }

@@ -36,6 +36,15 @@ enum Segment {
         _ fd: FileDescriptor, from: Int64, to: Int64, resync: Bool = false,
         _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void
     ) throws -> ScanResult {
+        try scan(reading: { offset, buffer in try fd.readAll(at: offset, buffer) }, from: from, to: to, resync: resync, body)
+    }
+
+    /// `scan` over any source of log bytes: `read` fills the buffer from the offset and
+    /// returns the count (less only at the end).
+    static func scan(
+        reading read: (Int64, UnsafeMutableRawBufferPointer) throws -> Int, from: Int64, to: Int64, resync: Bool = false,
+        _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void
+    ) throws -> ScanResult {
         // No larger than the range: a small cache must not pay for zeroing 4 MiB.
         let initial = Int(max(Int64(RecordHeader.size), min(Int64(1 << 22), to - from)))
         var buffer = [UInt8](unsafeUninitializedCapacity: initial) { _, n in n = initial }
@@ -66,7 +75,7 @@ enum Segment {
             let want = Int(min(Int64(buffer.count - bufferCount), to - (bufferStart + Int64(bufferCount))))
             if want > 0 {
                 let n = try buffer.withUnsafeMutableBytes { b in
-                    try fd.readAll(at: bufferStart + Int64(bufferCount), UnsafeMutableRawBufferPointer(rebasing: b[bufferCount..<(bufferCount + want)]))
+                    try read(bufferStart + Int64(bufferCount), UnsafeMutableRawBufferPointer(rebasing: b[bufferCount..<(bufferCount + want)]))
                 }
                 bufferCount += n
             }
