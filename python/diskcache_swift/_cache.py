@@ -19,7 +19,15 @@ from . import core
 class Cache(_engine.CacheCore):
     """Disk and file backed cache."""
 
-    def __init__(self, directory=None, timeout=60, disk=core.Disk, **settings):
+    def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, **settings):
+        """Open (creating if needed) the cache in `directory`.
+
+        `network` (diskcache_swift only) chooses how processes coordinate: None detects
+        network filesystems (NFS, SMB/CIFS, sshfs and other FUSE network filesystems,
+        Ceph, Lustre, 9p, AFS ...) and directories already in network mode; True/False
+        force it. `network_lease` (seconds, network mode) is how long a write may hold the
+        cache before other processes abandon it and it fails with Timeout.
+        """
         try:
             assert issubclass(disk, core.Disk)
         except (TypeError, AssertionError):
@@ -43,7 +51,9 @@ class Cache(_engine.CacheCore):
         for key in core.METADATA:
             settings.pop(key, None)
         persisted = {key: value for key, value in settings.items() if value is not None}
-        super().__init__(directory, persisted)
+        self._network = network
+        self._network_lease = network_lease
+        super().__init__(directory, persisted, network, float(network_lease))
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
         sets.update(settings)
@@ -204,7 +214,12 @@ class Cache(_engine.CacheCore):
         return value
 
     def __getstate__(self):
-        return (self.directory, self.timeout, type(self.disk))
+        return (self.directory, self.timeout, type(self.disk), self._network, self._network_lease)
+
+    @property
+    def network(self):
+        """Whether processes sharing this cache coordinate in network-filesystem mode."""
+        return self._network_mode()
 
     def __setstate__(self, state):
         self.__init__(*state)

@@ -26,6 +26,8 @@ class FanoutCache:
         self._count = shards
         self._directory = directory
         self._disk = disk
+        # diskcache_swift's coordination mode, passed on to every sub-cache.
+        self._network = {k: settings[k] for k in ('network', 'network_lease') if k in settings}
         self._shards = tuple(
             Cache(
                 directory=op.join(directory, '%03d' % num),
@@ -246,7 +248,7 @@ class FanoutCache:
         except KeyError:
             parts = name.split('/')
             directory = op.join(self._directory, 'cache', *parts)
-            temp = Cache(directory=directory, timeout=timeout, disk=self._disk if disk is None else Disk, **settings)
+            temp = Cache(directory=directory, timeout=timeout, disk=self._disk if disk is None else Disk, **{**self._network, **settings})
             self._caches[name] = temp
             return temp
 
@@ -257,7 +259,7 @@ class FanoutCache:
         except KeyError:
             parts = name.split('/')
             directory = op.join(self._directory, 'deque', *parts)
-            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none')
+            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none', **self._network)
             deque = Deque.fromcache(cache, maxlen=maxlen)
             self._deques[name] = deque
             return deque
@@ -269,7 +271,7 @@ class FanoutCache:
         except KeyError:
             parts = name.split('/')
             directory = op.join(self._directory, 'index', *parts)
-            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none')
+            cache = Cache(directory=directory, disk=self._disk, eviction_policy='none', **self._network)
             index = Index.fromcache(cache)
             self._indexes[name] = index
             return index

@@ -230,3 +230,9 @@ let coreCompact: FastCallFunction = { slf, _, _, _ in
         return dcs_none()
     }
 }
+
+let coreNetworkMode: FastCallFunction = { slf, _, _, _ in
+    method(slf) { s in
+        dcs_bool(s.cache.isNetworkMode ? 1 : 0)
+    }
+}

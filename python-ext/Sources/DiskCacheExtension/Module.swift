@@ -4,9 +4,25 @@ import DiskCache
 /// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
 /// `settings` (a dict of name → int/float/str).
 let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
-    guard let slf, let args, dcs_tuple_size(args) == 2, dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
-        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict)")
+    guard let slf, let args, (2...4).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30)")
         return -1
+    }
+    // network: None detects the filesystem, True/False force the mode.
+    var network: Bool? = nil
+    if dcs_tuple_size(args) >= 3, let n = dcs_tuple_item(args, 2), dcs_is_none(n) == 0 {
+        let truth = PyObject_IsTrue(n)
+        if truth < 0 { return -1 }
+        network = truth == 1
+    }
+    var lease = 30.0
+    if dcs_tuple_size(args) >= 4, let l = dcs_tuple_item(args, 3), dcs_is_none(l) == 0 {
+        lease = PyFloat_AsDouble(l)
+        if lease == -1 && PyErr_Occurred() != nil { return -1 }
+        guard lease > 0 else {
+            raise(PyExc_ValueError, "network_lease must be positive")
+            return -1
+        }
     }
     let dirObj = dcs_tuple_item(args, 0)!
     let settingsObj = dcs_tuple_item(args, 1)!
@@ -23,7 +39,7 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
         }
     }
     do {
-        let cache = try DiskCache(directory: directory, settings: settings)
+        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
@@ -85,6 +101,7 @@ func makeMethods() -> UnsafeMutablePointer<PyMethodDef> {
         fastMethod("_end", coreEnd, "Close a transaction (commit or roll back)."),
         fastMethod("_close", coreClose, "Release files; the next call reopens."),
         fastMethod("_compact", coreCompact, "Rewrite the log without dead records."),
+        fastMethod("_network_mode", coreNetworkMode, "Whether processes coordinate in network-filesystem mode."),
     ]
     let table = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: defs.count + 1)
     for (i, d) in defs.enumerated() { table[i] = d }
