@@ -6,7 +6,7 @@ import tempfile
 
 import diskcache
 import pytest
-from hypothesis import strategies as st
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import diskcache_swift
@@ -171,6 +171,22 @@ class CacheComparison(RuleBasedStateMachine):
 
 
 TestCacheComparison = CacheComparison.TestCase
+
+
+class NetworkCacheComparison(CacheComparison):
+    """The same comparison with diskcache_swift in network-filesystem mode (batch files,
+    mkdir claims, checkpoints) on a local directory."""
+
+    @initialize()
+    def open_caches(self):
+        self.dirs = [tempfile.mkdtemp(prefix='dcs-ref-'), tempfile.mkdtemp(prefix='dcs-ours-')]
+        self.ref = diskcache.Cache(self.dirs[0])
+        self.ours = diskcache_swift.Cache(self.dirs[1], network=True)
+        assert self.ours.network
+
+
+TestNetworkCacheComparison = NetworkCacheComparison.TestCase
+TestNetworkCacheComparison.settings = settings(settings.default, max_examples=max(10, settings.default.max_examples // 3))
 
 
 def test_check_clean_after_random_work(tmpdir_path):
