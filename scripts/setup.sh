@@ -6,3 +6,15 @@ python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.
 if [ -f setup.py ]; then
     python3 -m pip install --quiet --disable-pip-version-check .
 fi
+
+# The network-filesystem rigs (scripts/netfs/, tests/python/test_netfs.py) need these Debian
+# packages. Installed only when running as root with apt; dpkg -s keeps reruns instant.
+NETFS_PACKAGES=(sshfs openssh-server fuse3 samba smbclient smbnetfs iproute2)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s "${NETFS_PACKAGES[@]}" >/dev/null 2>&1; then
+    apt_install() {
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+            --no-install-recommends "${NETFS_PACKAGES[@]}" >/dev/null
+    }
+    apt_install 2>/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt_install; } \
+        || echo "setup.sh: could not install ${NETFS_PACKAGES[*]}; the netfs tests will fail" >&2
+fi
