@@ -32,6 +32,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -308,8 +309,8 @@ def _verify(impl, mounts, name, network, summary, incr_acked, incr_uncertain, se
     verify_errors = collections.Counter()
     writers = set(max_seq)
     summary['stored_values'] = {'values': 0, 'corrupt': 0, 'corrupt_kinds': {}}
-    summary['check'] = {'warnings': None, 'examples': [],
-                        'raised': 'not run: the cache did not open through the first mount'}
+    summary['check'] = {'warnings': None, 'raised': None, 'examples': [],
+                        'not_run': 'the cache did not open through any mount'}
     counters = {}
     by_mount = []
     contents_verified = False
@@ -390,10 +391,21 @@ def _verify_contents(cache, summary, verify_errors, writers, max_seq):
                                 'corrupt_kinds': dict(bad.most_common(10))}
     try:
         warnings = [str(getattr(w, 'message', w)) for w in cache.check(retry=True)]
-        summary['check'] = {'warnings': len(warnings), 'raised': None,
+        summary['check'] = {'warnings': len(warnings), 'raised': None, 'not_run': None,
                             'examples': [_PATHS.sub('<path>', w) for w in warnings[:10]]}
     except Exception as exc:
-        summary['check'] = {'warnings': None, 'raised': error_kind(exc), 'examples': []}
+        summary['check'] = {'warnings': None, 'raised': error_kind(exc), 'not_run': None, 'examples': []}
+
+
+def _exit_status(code):
+    if code is None:
+        return 'still running'
+    if code < 0:
+        try:
+            return 'killed by %s' % signal.Signals(-code).name
+        except ValueError:
+            return 'killed by signal %d' % -code
+    return 'exit status %d' % code
 
 
 def run_workload(mounts, impl='diskcache_swift', seconds=20, procs_per_mount=2, network=None,
@@ -425,16 +437,16 @@ def run_workload(mounts, impl='diskcache_swift', seconds=20, procs_per_mount=2, 
             seed * 1000 + writer, sender))
         proc.start()
         sender.close()
-        procs.append((proc, receiver))
+        procs.append((writer, proc, receiver))
     books_list = []
     deadline = start_at + seconds + GRACE
-    for proc, receiver in procs:
+    for writer, proc, receiver in procs:
         if receiver.poll(max(0.0, deadline - time.time())):
             try:
                 books_list.append(receiver.recv())
-            except EOFError:
-                summary['worker_failures'].append('process %d died without a report (exit %s)'
-                                                  % (proc.pid, proc.exitcode))
+            except EOFError:  # it died before reporting, e.g. SIGBUS from a shrunken mmap
+                proc.join(10)
+                summary['worker_failures'].append('writer %d died: %s' % (writer, _exit_status(proc.exitcode)))
         else:
             summary['hung_workers'] += 1
             proc.kill()

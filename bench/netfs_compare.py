@@ -1,0 +1,240 @@
+"""python-diskcache and diskcache_swift on network shares: the netfs workload on each rig.
+
+    python3 bench/netfs_compare.py                 # every rig and configuration, 20 s each
+    python3 bench/netfs_compare.py --configs diskcache,swift-network --seconds 5
+
+Brings up each rig (scripts/netfs/: sshfs, Samba; two client mounts of one share, two
+processes per mount), runs tests/python/netfs_workload.py's workload for each configuration
+in its own cache directory, measures set->get visibility across the mounts, and writes
+docs/netfs.md (table and details) and docs/netfs.json (every summary). Needs root and FUSE.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import shutil
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'python'))
+
+import netfs  # noqa: E402
+from netfs_workload import measure_visibility, run_workload  # noqa: E402
+
+CONFIGS = {
+    'diskcache': ('diskcache', None, 'python-diskcache 5.6.3'),
+    'swift-local': ('diskcache_swift', False, 'diskcache_swift, network=False (local mode forced)'),
+    'swift-network': ('diskcache_swift', True, 'diskcache_swift, network=True'),
+    'swift-auto': ('diskcache_swift', None, 'diskcache_swift, network=None (detected)'),
+}
+MOUNTS = 2
+PROCS_PER_MOUNT = 2
+RIG_NAMES = {'sshfs': 'sshfs (dir_cache=no)', 'smb': 'Samba via smbnetfs'}
+
+
+def run_config(mounts, key, seconds):
+    impl, network, _ = CONFIGS[key]
+    try:
+        summary = run_workload(mounts, impl, seconds=seconds, procs_per_mount=PROCS_PER_MOUNT, network=network,
+                               name='cache-' + key)
+    except TypeError as exc:  # an implementation that does not take network= yet
+        return {'unavailable': 'Cache(..., network=%r) raised TypeError: %s' % (network, exc)}
+    try:
+        summary['visibility'] = measure_visibility(mounts, impl, network, name='visibility-' + key)
+    except Exception as exc:
+        summary['visibility'] = {'failed': '%s: %s' % (type(exc).__name__, exc)}
+    return summary
+
+
+def _cell(text):
+    return str(text).replace('|', '\\|').replace('\n', ' ')
+
+
+def _errors_cell(errors, limit=3):
+    if not errors:
+        return '0'
+    items = sorted(errors.items(), key=lambda kv: -kv[1])
+    shown = ['%d × `%s`' % (count, kind) for kind, count in items[:limit]]
+    if len(items) > limit:
+        shown.append('%d more kinds (%d)' % (len(items) - limit, sum(c for _, c in items[limit:])))
+    return '<br>'.join(shown)
+
+
+def _counters_cell(summary):
+    counters = summary['counters']
+    bad = [name for name, c in counters.items() if c['status'] != 'exact']
+    if not bad:
+        return '0 of %d' % len(counters)
+    incr = [c for name, c in counters.items() if name != 'plain']
+    expected = sum(c['expected'] for c in incr)
+    actual = [c['actual'] for c in incr]
+    text = '%d of %d' % (len(bad), len(counters))
+    if all(isinstance(a, int) for a in actual) and expected:
+        text += '<br>incr: %d acknowledged, %d counted' % (expected, sum(actual))
+    elif any(not isinstance(a, int) for a in actual):
+        text += '<br>incr counters unreadable'
+    return text
+
+
+def _lost_cell(summary):
+    lost = ['; '.join(summary['worker_failures'])] if summary['worker_failures'] else []
+    if summary['hung_workers']:
+        lost.append('%d hung' % summary['hung_workers'])
+    return '<br>'.join(lost) or '0'
+
+
+def _mounts_text(by_mount, agree):
+    if all(seen is None for seen in by_mount):
+        return '; the cache did not reopen through any mount'
+    return '; mounts agree' if agree else '; mounts disagree: %s' % by_mount
+
+
+def _check_cell(check):
+    if check['not_run']:
+        return 'not run: %s' % check['not_run']
+    if check['raised']:
+        return 'raised `%s`' % check['raised']
+    if check['warnings'] == 0:
+        return 'clean'
+    kinds = sorted({re.sub(r'\d+', 'N', w) for w in check['examples']})
+    return '%d warnings (%s)' % (check['warnings'], ', '.join(kinds))
+
+
+def _visibility_cell(vis):
+    if 'failed' in vis:
+        return 'failed: %s' % vis['failed']
+    if vis['max'] is None:
+        return 'never seen within 5 s'
+    text = 'median %.1f ms, max %.1f ms' % (vis['median'] * 1e3, vis['max'] * 1e3)
+    if vis['missed']:
+        text += ', %d of %d rounds never seen' % (vis['missed'], len(vis['delays']))
+    return text
+
+
+def write_report(results, args, path_md, path_json):
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or 'unknown'
+    when = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    command = 'python3 bench/netfs_compare.py --seconds %g --configs %s --rigs %s' % (
+        args.seconds, ','.join(args.configs), ','.join(args.rigs))
+    lines = [
+        '# One cache directory, two network clients of one share',
+        '',
+        'Generated by `%s` (commit %s, %s, %d cores, Linux %s).' % (
+            command, commit, when, os.cpu_count(), platform.release()),
+        '',
+        'Each rig (`scripts/netfs/`) serves one directory and mounts it twice on this machine; '
+        'each mount is an independent network client (own connection, own caches), as two '
+        'hosts would be. Two processes per mount open the same cache directory through their '
+        'own mount and run the workload of `tests/python/netfs_workload.py` for %g s: '
+        'set/get/delete over 300 keys with self-checking values (writer, sequence number, key, '
+        'SHA-256), `incr` on 4 shared counters (each process counts the increments acknowledged '
+        'to it), and a lock made with `add(expire=…)` around a get/set increment of a fifth '
+        'counter. Afterwards the cache is reopened through each mount and verified; then a '
+        'process on mount 2 polls for values set through mount 1 (visibility).' % args.seconds,
+        '',
+        '- **ops**: operations acknowledged / operations that raised.',
+        '- **corrupt reads**: values returned by `get` during the run that fail their checksum, '
+        'belong to another key, or were never written; plus corrupt values found afterwards.',
+        '- **counter mismatches**: counters (4 incr, 1 lock-protected) whose final value is not '
+        'the number of acknowledged increments.',
+        '',
+        '- **processes lost**: of the %d workload processes, those that died (e.g. killed by a '
+        'signal), never opened the cache, or hung.' % (MOUNTS * PROCS_PER_MOUNT),
+        '',
+        '| implementation | rig | ops ok / raised | errors by type | processes lost | corrupt reads | counter mismatches | check() | set→get visibility |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
+    for rig, key, summary in results:
+        label = CONFIGS[key][2]
+        if 'unavailable' in summary:
+            lines.append('| %s | %s | %s | | | | | | |' % (label, RIG_NAMES[rig], _cell(summary['unavailable'])))
+            continue
+        corrupt = summary['corrupt_reads'] + summary['stored_values']['corrupt']
+        lines.append('| %s | %s | %d / %d | %s | %s | %s | %s | %s | %s |' % (
+            label, RIG_NAMES[rig], summary['ops_ok'], summary['ops_failed'],
+            _cell(_errors_cell(summary['errors'])), _cell(_lost_cell(summary)),
+            '%d + %d stored' % (summary['corrupt_reads'], summary['stored_values']['corrupt'])
+            if summary['stored_values']['corrupt'] else corrupt,
+            _cell(_counters_cell(summary)), _cell(_check_cell(summary['check'])),
+            _cell(_visibility_cell(summary['visibility']))))
+    lines += ['', '## Details', '']
+    for rig, key, summary in results:
+        lines.append('### %s on %s' % (CONFIGS[key][2], RIG_NAMES[rig]))
+        lines.append('')
+        if 'unavailable' in summary:
+            lines += [summary['unavailable'], '']
+            continue
+        lines.append('- all clean: **%s**; slowest operation %.3f s; processes failed: %s, hung: %d' % (
+            'yes' if summary['ok'] else 'no', summary['max_op_seconds'],
+            summary['worker_failures'] or 'none', summary['hung_workers']))
+        lines.append('- ops: ' + ', '.join('%s %d/%d' % (op, c['ok'], c['failed'])
+                                           for op, c in summary['ops'].items()))
+        lines.append('- lock: %(sections)d critical sections, %(busy)d attempts found it taken, '
+                     '%(violations)d found it held by another process' % summary['lock'])
+        lines.append('- counters (expected / actual): ' + ', '.join(
+            '%s %s/%s' % (name, c['expected'], c['actual']) for name, c in summary['counters'].items())
+            + _mounts_text(summary['counters_by_mount'], summary['mounts_agree']))
+        if summary['errors']:
+            lines.append('- errors: ' + '; '.join('%d × `%s`' % (n, k) for k, n in summary['errors'].items()))
+        if summary['verify_errors']:
+            lines.append('- errors while verifying: ' + '; '.join(
+                '%d × `%s`' % (n, k) for k, n in summary['verify_errors'].items()))
+        if summary['corrupt_kinds']:
+            kinds = list(summary['corrupt_kinds'].items())
+            lines.append('- corrupt reads: ' + '; '.join('%d × %s' % (n, k) for k, n in kinds[:5])
+                         + (' … (%d kinds)' % len(kinds) if len(kinds) > 5 else ''))
+        if summary['check']['examples']:
+            lines.append('- check() warnings, first of %s: %s' % (
+                summary['check']['warnings'], '; '.join(summary['check']['examples'][:3])))
+        vis = summary['visibility']
+        if 'delays' in vis:
+            lines.append('- visibility delays (s): %s' % vis['delays'])
+            if vis['errors'] or vis['writer_errors']:
+                lines.append('- visibility errors: %s %s' % (vis['errors'], vis['writer_errors']))
+        lines.append('')
+    with open(path_md, 'w') as f:
+        f.write('\n'.join(lines))
+    with open(path_json, 'w') as f:
+        json.dump({'command': command, 'commit': commit, 'date': when,
+                   'results': [{'rig': r, 'config': k, 'summary': s} for r, k, s in results]}, f, indent=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--seconds', type=float, default=20)
+    parser.add_argument('--configs', type=lambda s: s.split(','), default=list(CONFIGS),
+                        help='comma-separated, from: %s' % ', '.join(CONFIGS))
+    parser.add_argument('--rigs', type=lambda s: s.split(','), default=list(netfs.RIGS))
+    parser.add_argument('--output', default=os.path.join(ROOT, 'docs', 'netfs.md'))
+    args = parser.parse_args()
+    for key in args.configs:
+        if key not in CONFIGS:
+            parser.error('unknown configuration %r' % key)
+    results = []
+    for rig in args.rigs:
+        reason = netfs.skip_reason(rig)
+        if reason:
+            sys.exit('cannot run the %s rig: %s' % (rig, reason))
+        base = tempfile.mkdtemp(prefix='dcs-netfs-bench-%s-' % rig)
+        with netfs.mounts(rig, base, n=MOUNTS) as mounts:
+            for key in args.configs:
+                print('%s: %s for %g s ...' % (rig, CONFIGS[key][2], args.seconds), file=sys.stderr, flush=True)
+                summary = run_config(mounts, key, args.seconds)
+                results.append((rig, key, summary))
+                if 'unavailable' not in summary:
+                    print('  ok=%s ops=%d/%d corrupt=%d counter mismatches=%d check=%s' % (
+                        summary['ok'], summary['ops_ok'], summary['ops_failed'], summary['corrupt_reads'],
+                        summary['counter_mismatches'], _check_cell(summary['check'])), file=sys.stderr, flush=True)
+        shutil.rmtree(base, ignore_errors=True)
+    write_report(results, args, args.output, os.path.splitext(args.output)[0] + '.json')
+    print('wrote %s' % args.output, file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
