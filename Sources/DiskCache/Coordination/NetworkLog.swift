@@ -52,6 +52,12 @@ final class NetworkLog: Coordinator {
     private(set) var end: Int64 = 0
     /// Non-empty batches of the current generation: logical start, number, payload length.
     private var pieces: [(start: Int64, number: UInt64, length: Int64)] = []
+    /// Whole batch files (header included) kept in memory: batches never change, and reading
+    /// through a network client costs a round trip per read. Small batches always, a
+    /// checkpoint up to `keptCheckpointLimit`.
+    private var kept: [UInt64: [UInt8]] = [:]
+    static let keptBatchLimit = 1 << 20
+    static let keptCheckpointLimit = 64 << 20
     private var descriptors: [UInt64: FileDescriptor] = [:]
     /// The batch being claimed, if this process holds a claim.
     private(set) var claimed: UInt64?
@@ -121,6 +127,7 @@ final class NetworkLog: Coordinator {
         checkpointCount = 0
         previousGeneration = 0
         pieces.removeAll()
+        kept.removeAll()
         end = 0
         last = start == 0 ? 0 : start - 1
         lastPoll = -1
@@ -169,11 +176,12 @@ final class NetworkLog: Coordinator {
     }
 
     /// Reads every batch published after `last`. Returns whether anything changed. Reads
-    /// (`force` false) look at most every `pollInterval`. Before every write, after being
-    /// idle and about once a second, it also checks that the last batch read still exists,
-    /// to notice having fallen so far behind that the next ones were already deleted.
+    /// (`force` false) look at most every `pollInterval`. With `verify`, after being idle
+    /// and about once a second, it also checks that the last batch read still exists, to
+    /// notice having fallen so far behind that the next ones were already deleted (a writer
+    /// checks that right after claiming instead).
     @discardableResult
-    func poll(force: Bool) throws -> Bool {
+    func poll(force: Bool, verify: Bool = false) throws -> Bool {
         let now = monotonicClock()
         if !force && now - lastPoll < pollInterval { return false }
         // A view that has not looked for a while may have been left behind by two
@@ -187,7 +195,7 @@ final class NetworkLog: Coordinator {
             try absorb(n, bytes)
             changed = true
         }
-        if force || idle || now - lastMarkerProbe >= 1 {
+        if verify || idle || now - lastMarkerProbe >= 1 {
             lastMarkerProbe = now
             if isLeftBehind() {
                 try rediscover()
@@ -216,6 +224,7 @@ final class NetworkLog: Coordinator {
             damagedBatches.append(n)
             if let h = NetworkLog.decodeHeader(bytes, verifying: false), h.number == n, h.flags == 0,
                h.start == UInt64(end), h.length == UInt64(bytes.count - NetworkLog.headerSize), h.length > 0 {
+                if bytes.count <= NetworkLog.keptBatchLimit { kept[n] = bytes }
                 pieces.append((end, n, Int64(h.length)))
                 end += Int64(h.length)
             }
@@ -224,6 +233,7 @@ final class NetworkLog: Coordinator {
         if h.flags & NetworkLog.checkpointFlag != 0 {
             closeDescriptors()
             pieces.removeAll()
+            kept.removeAll()
             damagedBatches.removeAll()
             previousGeneration = generation
             generation = n
@@ -233,6 +243,9 @@ final class NetworkLog: Coordinator {
             throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' starts at \(h.start), the log ends at \(end)")
         }
         if h.length > 0 {
+            if bytes.count <= (h.flags & NetworkLog.checkpointFlag != 0 ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit) {
+                kept[n] = bytes
+            }
             pieces.append((end, n, Int64(h.length)))
             end += Int64(h.length)
         }
@@ -298,6 +311,15 @@ final class NetworkLog: Coordinator {
             let within = offset + Int64(done) - piece.start
             if within >= piece.length { break }
             let count = Int(min(Int64(buffer.count - done), piece.length - within))
+            if let bytes = kept[piece.number] {
+                bytes.withUnsafeBytes { b in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + count)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: b[(NetworkLog.headerSize + Int(within))...].prefix(count)))
+                }
+                done += count
+                i += 1
+                continue
+            }
             let fd = try descriptor(piece.number)
             let n: Int
             do {
@@ -434,6 +456,9 @@ final class NetworkLog: Coordinator {
             throw DiskCacheError.io("create", temp, error)
         }
         var length = 0
+        // A copy of the file for `kept`, while it stays under the limit.
+        let keepLimit = checkpoint ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit
+        var copy: [UInt8]? = [UInt8](repeating: 0, count: NetworkLog.headerSize)
         do {
             var crc: UInt32 = 0
             try produce { part in
@@ -441,11 +466,15 @@ final class NetworkLog: Coordinator {
                 crc = dcs_crc32c(crc, part.baseAddress!, part.count)
                 try fd.writeAll(at: Int64(NetworkLog.headerSize + length), part)
                 length += part.count
+                if copy != nil {
+                    if NetworkLog.headerSize + length <= keepLimit { copy!.append(contentsOf: part) } else { copy = nil }
+                }
             }
             let header = NetworkLog.encodeHeader(BatchHeader(number: n, flags: checkpoint ? NetworkLog.checkpointFlag : 0,
                                                              start: checkpoint ? 0 : UInt64(end), length: UInt64(length),
                                                              checkpoint: c), payloadCRC: crc, payloadLength: length)
             try header.withUnsafeBytes { try fd.writeAll(at: 0, $0) }
+            copy?.replaceSubrange(0..<NetworkLog.headerSize, with: header)
             if sync || checkpoint { try Blocking.wait { try fd.syncData() } }
             try fd.close()
         } catch {
@@ -469,6 +498,7 @@ final class NetworkLog: Coordinator {
         if checkpoint {
             closeDescriptors()
             pieces.removeAll()
+            kept.removeAll()
             damagedBatches.removeAll()
             previousGeneration = generation
             generation = n
@@ -476,6 +506,7 @@ final class NetworkLog: Coordinator {
             end = 0
         }
         if length > 0 {
+            if let copy { kept[n] = copy }
             pieces.append((end, n, Int64(length)))
             end += Int64(length)
         }
@@ -558,7 +589,7 @@ final class NetworkLog: Coordinator {
 
     /// Brings the view up to date now (before a write, or after a read found a file gone).
     func refresh() throws -> LogHead {
-        if claimed == nil { _ = try poll(force: true) }
+        if claimed == nil { _ = try poll(force: true, verify: true) }
         return LogHead(segment: generation, end: end)
     }
 
