@@ -365,6 +365,22 @@ final class NetworkLog: Coordinator {
         while true {
             _ = try poll(force: true)
             let n = last + 1
+            if let w = waitingFor, w.n == n {
+                // Still claimed by someone else: only its batch can change that (or the
+                // lease running out), so look for the batch (one cheap open per poll) rather
+                // than retrying the mkdir.
+                let now = monotonicClock()
+                if now - w.since >= lease {
+                    abandon(n)
+                    continue
+                }
+                if let deadline, now >= deadline {
+                    throw DiskCacheError(.timeout, "Timed out after \(timeout!) s waiting for the write claim on '\(path(NetworkLog.claimName(n)))'")
+                }
+                try Blocking.wait { usleep(pause) }
+                pause = min(pause * 2, 4_000)
+                continue
+            }
             let claimError: Errno?
             do {
                 try PathOps.mkdir(path(NetworkLog.claimName(n)))
@@ -385,13 +401,8 @@ final class NetworkLog: Coordinator {
             case .fileExists?:
                 // Another process holds n: wait for its batch, or abandon it after the lease.
                 let now = monotonicClock()
-                if waitingFor?.n != n {
-                    waitingFor = (n, now)
-                    pause = 500
-                } else if now - waitingFor!.since >= lease {
-                    abandon(n)
-                    continue
-                }
+                waitingFor = (n, now)
+                pause = 250
                 if let deadline, now >= deadline {
                     throw DiskCacheError(.timeout, "Timed out after \(timeout!) s waiting for the write claim on '\(path(NetworkLog.claimName(n)))'")
                 }
@@ -404,7 +415,7 @@ final class NetworkLog: Coordinator {
                 }
             }
             try Blocking.wait { usleep(pause) }
-            pause = min(pause * 2, 20_000)
+            pause = min(pause * 2, 4_000)
         }
     }
 
