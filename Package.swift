@@ -31,6 +31,9 @@ let package = Package(
         .executableTarget(name: "diskcache-demo", dependencies: ["DiskCache"]),
         .executableTarget(name: "diskcache-bench", dependencies: ["DiskCache", "CDiskCacheSupport"]),
         .executableTarget(name: "dc-testchild", dependencies: ["DiskCache"]),
+        // libFuzzer target (scripts/fuzz.sh builds it with -sanitize=fuzzer); a plain build
+        // replays input files.
+        .executableTarget(name: "dc-fuzz", dependencies: ["DiskCache"]),
         .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "CDiskCacheSupport", "dc-testchild"]),
     ],
     swiftLanguageModes: [.v6]
