@@ -129,6 +129,10 @@ struct RecordHeader {
         h.expireTime = Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self)))
         h.aux = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 56, as: UInt64.self))
         guard h.totalLength == length else { return nil }
+        // Numeric keys are 8 bytes (the engine never writes others; readers load 8 bytes).
+        if h.keyKind == ItemKind.int.rawValue || h.keyKind == ItemKind.float.rawValue {
+            guard h.keyLength == 8 else { return nil }
+        }
         return h
     }
 }
@@ -136,6 +140,10 @@ struct RecordHeader {
 /// The value bytes of a record whose value lives in a file: size u64, crc32c u32, then the
 /// file's name relative to the cache directory (a share mounts at different paths per host).
 struct ExternalValue {
+    /// Largest value file a record may name (256 TiB): far beyond any real value, small enough
+    /// that sums of sizes cannot overflow.
+    static let maxSize: Int64 = 1 << 48
+
     var size: Int64
     var crc: UInt32
     var name: String
@@ -157,7 +165,11 @@ struct ExternalValue {
 
     init?(_ p: UnsafeRawBufferPointer) {
         guard p.count > 12 else { return nil }
-        size = Int64(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+        // A size no file can have is damage (or a hostile record), not a value to trust: it
+        // must not trap here nor overflow the volume sums later.
+        guard let size = Int64(exactly: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt64.self))),
+              size <= ExternalValue.maxSize else { return nil }
+        self.size = size
         crc = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         name = String(decoding: UnsafeRawBufferPointer(rebasing: p[12...]), as: UTF8.self)
         // Relative names inside the directory only: a damaged or hostile record must not

@@ -41,10 +41,10 @@ enum ValueFiles {
             try fd.close()
         } catch {
             try? fd.close()
-            try? PathOps.unlink(temp)
+            discardTemp(directory: directory, name: name)
             throw DiskCacheError.io("write value file", temp, error)
         }
-        try publish(temp, directory + "/" + name)
+        try publish(directory: directory, name: name)
         return ExternalValue(size: size, crc: crc, name: name)
     }
 
@@ -66,11 +66,18 @@ enum ValueFiles {
     }
 
     /// Makes a finished value file visible under its final name, atomically.
-    private static func publish(_ temp: String, _ path: String) throws {
-        do { try PathOps.rename(temp, path) } catch {
-            try? PathOps.unlink(temp)
+    private static func publish(directory: String, name: String) throws {
+        let path = directory + "/" + name
+        do { try PathOps.rename(path + ".tmp", path) } catch {
+            discardTemp(directory: directory, name: name)
             throw DiskCacheError.io("publish value file", path, error)
         }
+    }
+
+    /// Removes the temporary file of a value that failed, and the directories it leaves
+    /// empty (else `check` reports them).
+    private static func discardTemp(directory: String, name: String) {
+        remove(directory: directory, name: name + ".tmp")
     }
 
     /// Writes a value held in memory. Other threads of the host may run meanwhile (the
@@ -89,10 +96,10 @@ enum ValueFiles {
             try fd.close()
         } catch {
             try? fd.close()
-            try? PathOps.unlink(temp)
+            discardTemp(directory: directory, name: name)
             throw DiskCacheError.io("write value file", temp, error)
         }
-        try publish(temp, directory + "/" + name)
+        try publish(directory: directory, name: name)
         return ExternalValue(size: Int64(bytes.count), crc: crc, name: name)
     }
 
@@ -129,10 +136,17 @@ enum ValueFiles {
     }
 
     private static func readFile(directory: String, _ ext: ExternalValue, into buffer: inout [UInt8]) -> Bool {
+        guard ext.size >= 0 else { return false }
         let size = Int(ext.size)
+        let path = directory + "/" + ext.name
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
+        defer { try? fd.close() }
+        // The file must have the recorded size before a buffer that large is allocated: a
+        // damaged record may claim any size.
+        guard let actual = try? fd.fileSize(), actual == ext.size else { return false }
         if buffer.count < size { buffer = [UInt8](unsafeUninitializedCapacity: size) { _, n in n = size } }
         return buffer.withUnsafeMutableBytes { b in
-            readVerified(path: directory + "/" + ext.name, size: size, crc: ext.crc, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<size]))
+            readVerified(fd, size: size, crc: ext.crc, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<size]))
         }
     }
 
@@ -144,7 +158,12 @@ enum ValueFiles {
     private static func readVerified(path: String, size: Int, crc: UInt32, into target: UnsafeMutableRawBufferPointer) -> Bool {
         guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return false }
         defer { try? fd.close() }
-        guard let n = try? fd.readAll(at: 0, target), n == size else { return false }
+        return readVerified(fd, size: size, crc: crc, into: target)
+    }
+
+    /// Reads `size` bytes from the start of the file and checks their checksum.
+    private static func readVerified(_ fd: FileDescriptor, size: Int, crc: UInt32, into target: UnsafeMutableRawBufferPointer) -> Bool {
+        guard target.count == size, let n = try? fd.readAll(at: 0, target), n == size else { return false }
         return size == 0 || dcs_crc32c(0, target.baseAddress!, size) == crc
     }
 
