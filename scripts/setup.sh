@@ -18,3 +18,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s "${NETFS_PAC
     apt_install 2>/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt_install; } \
         || echo "setup.sh: could not install ${NETFS_PACKAGES[*]}; the netfs tests will fail" >&2
 fi
+
+# The fault-injection tests (tests/python/test_faults.py): strace -e inject, libfiu's fiu-run,
+# and the FUSE fault filesystem (tests/faultfs.py, run with Debian's python3 and fusepy).
+FAULT_PACKAGES=(strace fiu-utils fuse3 python3-fusepy)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s "${FAULT_PACKAGES[@]}" >/dev/null 2>&1; then
+    fault_install() {
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+            --no-install-recommends "${FAULT_PACKAGES[@]}" >/dev/null
+    }
+    fault_install 2>/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && fault_install; } \
+        || echo "setup.sh: could not install ${FAULT_PACKAGES[*]}; the fault-injection tests will fail" >&2
+fi
