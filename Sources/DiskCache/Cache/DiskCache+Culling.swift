@@ -14,6 +14,7 @@ extension DiskCache {
     @discardableResult
     func removeExpired(before now: Double, limit: Int, strictlyPositive: Bool) -> Int {
         var removed = 0
+        index.ensureExpiry()
         while removed < limit, let m = index.expiry.min {
             let e = index.table.entries[Int(m.entry)]
             guard e.live && e.rowid == m.rowid && e.expireTime == m.expire else {
@@ -67,11 +68,8 @@ extension DiskCache {
     }
 
     func rebuildExpiryHeap() {
-        index.expiry.removeAll()
-        for i in index.table.entries.indices where index.table.entries[i].live && index.table.entries[i].hasExpiry {
-            let e = index.table.entries[i]
-            index.expiry.push(.init(expire: e.expireTime, entry: Int32(i), rowid: e.rowid))
-        }
+        index.expiryBuilt = false
+        index.ensureExpiry()
     }
 
     /// Removes expired items, then (unless the policy is `none`) evicts in policy order while

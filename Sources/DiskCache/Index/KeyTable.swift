@@ -2,10 +2,10 @@
 /// one arena: no allocation per key and none per lookup.
 struct KeyTable {
     /// 0 = empty; otherwise (upper 32 bits of the hash) << 32 | (entry index + 1).
-    private(set) var slots: [UInt64] = Array(repeating: 0, count: 1024)
-    private(set) var entries: [Entry] = []
+    private(set) var slots = LargeArray<UInt64>(repeating: 0, count: 1024)
+    private(set) var entries = LargeArray<Entry>()
     private var freeEntries: [Int32] = []
-    private(set) var arena: [UInt8] = []
+    private(set) var arena = LargeArray<UInt8>()
     private var arenaGarbage = 0
     private(set) var count = 0
 
@@ -15,10 +15,10 @@ struct KeyTable {
 
     /// The parts a snapshot stores and restores, verbatim.
     struct Parts {
-        var slots: [UInt64]
-        var entries: [Entry]
+        var slots: LargeArray<UInt64>
+        var entries: LargeArray<Entry>
         var freeEntries: [Int32]
-        var arena: [UInt8]
+        var arena: LargeArray<UInt8>
         var arenaGarbage: Int
         var count: Int
     }
@@ -94,8 +94,8 @@ struct KeyTable {
     }
 
     private mutating func grow() {
-        slots = Array(repeating: 0, count: slots.count * 2)
-        for (i, e) in entries.enumerated() where e.live { place(i, hash: hashOf(i)) }
+        slots = LargeArray(repeating: 0, count: slots.count * 2)
+        for i in entries.indices where entries[i].live { place(i, hash: hashOf(i)) }
     }
 
     /// Removes an entry; backward-shift deletion keeps probe chains without tombstones.
@@ -131,8 +131,8 @@ struct KeyTable {
         var size = slots.count
         while size * 3 < count * 4 { size *= 2 }
         if size > slots.count {
-            slots = Array(repeating: 0, count: size)
-            for (i, e) in entries.enumerated() where e.live { place(i, hash: hashOf(i)) }
+            slots = LargeArray(repeating: 0, count: size)
+            for i in entries.indices where entries[i].live { place(i, hash: hashOf(i)) }
         }
         entries.reserveCapacity(count)
     }
@@ -153,12 +153,14 @@ struct KeyTable {
     }
 
     private mutating func compactArena() {
-        var fresh = [UInt8]()
+        var fresh = LargeArray<UInt8>()
         fresh.reserveCapacity(arena.count - arenaGarbage)
-        for i in entries.indices where entries[i].live {
-            let start = fresh.count
-            fresh.append(contentsOf: arena[entries[i].keyStart..<(entries[i].keyStart + entries[i].keyLength)])
-            entries[i].keyStart = start
+        arena.withUnsafeBytes { a in
+            for i in entries.indices where entries[i].live {
+                let start = fresh.count
+                fresh.append(contentsOf: UnsafeRawBufferPointer(rebasing: a[entries[i].keyStart..<(entries[i].keyStart + entries[i].keyLength)]))
+                entries[i].keyStart = start
+            }
         }
         arena = fresh
         arenaGarbage = 0
@@ -172,8 +174,9 @@ struct KeyTable {
     /// The identity class and canonical bytes of an entry's key.
     func identity(of index: Int) -> (IdentityClass, [UInt8]) {
         let e = entries[index]
-        let cls = IdentityClass(rawValue: arena[e.keyStart])!
-        return (cls, Array(arena[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
+        return arena.withUnsafeBytes { a in
+            (IdentityClass(rawValue: a[e.keyStart])!, Array(a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
+        }
     }
 
     /// Indices of live entries, in table order.
@@ -181,8 +184,8 @@ struct KeyTable {
 
     func _checkInvariants() {
         var seen = 0
-        for s in slots where s != 0 {
-            let e = Int(s & 0xFFFF_FFFF) - 1
+        for i in slots.indices where slots[i] != 0 {
+            let e = Int(slots[i] & 0xFFFF_FFFF) - 1
             precondition(entries[e].live, "slot points at a free entry")
             seen += 1
         }

@@ -12,6 +12,9 @@ struct ShardIndex {
     private(set) var storeQueue: StampQueue?
     private(set) var accessQueue: StampQueue?
     var expiry = ExpiryHeap()
+    /// False while the heap has not been built since a load (built on first use: opening a
+    /// large cache does not pay a pass over every entry for it).
+    var expiryBuilt = true
     /// Keys of push/pull queues, tracked once a queue operation asks for them.
     var integerQueue: SortedNumbers?
     var textQueues: [String: SortedNumbers] = [:]
@@ -84,7 +87,7 @@ struct ShardIndex {
         if !bulkLoading {
             storeQueue?.push(index, rowid: e.rowid, stamp: e.storeTime)
             accessQueue?.push(index, rowid: e.rowid, stamp: e.accessTime)
-            if e.hasExpiry { expiry.push(.init(expire: e.expireTime, entry: Int32(index), rowid: e.rowid)) }
+            if e.hasExpiry && expiryBuilt { expiry.push(.init(expire: e.expireTime, entry: Int32(index), rowid: e.rowid)) }
         }
         return replaced
     }
@@ -108,7 +111,7 @@ struct ShardIndex {
     mutating func applyTouch(_ key: KeyRef, expireTime: Double) {
         guard let i = find(key) else { return }
         table[i].expireTime = expireTime
-        if !bulkLoading && !expireTime.isNaN {
+        if !bulkLoading && !expireTime.isNaN && expiryBuilt {
             expiry.push(.init(expire: expireTime, entry: Int32(i), rowid: table[i].rowid))
         }
     }
@@ -127,6 +130,7 @@ struct ShardIndex {
         storeQueue = nil
         accessQueue = nil
         expiry.removeAll()
+        expiryBuilt = true
         if integerQueue != nil { integerQueue = SortedNumbers() }
         for k in textQueues.keys { textQueues[k] = SortedNumbers() }
         volume = 0
@@ -140,17 +144,25 @@ struct ShardIndex {
         liveRecordBytes += Int64(recordLength)
     }
 
-    /// After a full replay: the expiry heap is built; the orders wait until first used.
+    /// After a replay: the orders and the expiry heap wait until first used.
     mutating func finishBulkLoad() {
         bulkLoading = false
         rowOrder = nil
         storeQueue = nil
         accessQueue = nil
         expiry.removeAll()
+        expiryBuilt = false
+    }
+
+    /// Builds the expiry heap if it is not current.
+    mutating func ensureExpiry() {
+        guard !expiryBuilt else { return }
+        expiry.removeAll()
         for i in table.entries.indices where table.entries[i].live && table.entries[i].hasExpiry {
             let e = table.entries[i]
             expiry.push(.init(expire: e.expireTime, entry: Int32(i), rowid: e.rowid))
         }
+        expiryBuilt = true
     }
 
     /// The eviction queue for a policy (store order or access order), built if needed.

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+
+/// A read-only-shared, copy-on-write file mapping that one or more `LargeArray`s point into
+/// (an index snapshot mapped `MAP_PRIVATE`: pages are read from the page cache on first
+/// touch and copied by the kernel on first write; the file never changes).
+final class FileMapping: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let length: Int
+
+    init?(_ fd: FileDescriptor, length: Int) {
+        guard length > 0 else { return nil }
+        let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.rawValue, 0)
+        guard let p, p != MAP_FAILED else { return nil }
+        base = p
+        self.length = length
+    }
+
+    deinit { munmap(base, length) }
+}
+
+/// A growable array of plain values for the index's large tables, with value semantics
+/// (copy on write) like `Array`, whose elements can live in a `FileMapping` (so a snapshot
+/// opens without copying) or in memory of its own. Its own memory comes from anonymous
+/// mappings advised to use huge pages when large, which makes filling a table of millions
+/// of entries fault 512 times less often.
+struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
+    final class Storage: @unchecked Sendable {
+        var base: UnsafeMutablePointer<Element>
+        var count: Int
+        var capacity: Int
+        /// Set when `base` points into a file mapping (kept alive here).
+        let mapping: FileMapping?
+        /// Bytes of our own anonymous mapping, 0 when `base` is in `mapping` or is nil.
+        let ownedBytes: Int
+
+        init(capacity: Int) {
+            let bytes = LargeArray.roundedBytes(max(capacity, 1))
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let p, p != MAP_FAILED else { fatalError("out of memory: could not map \(bytes) bytes for the index") }
+            if bytes >= 4 << 20 { _ = madvise(p, bytes, MADV_HUGEPAGE) }
+            base = p.bindMemory(to: Element.self, capacity: bytes / MemoryLayout<Element>.stride)
+            count = 0
+            self.capacity = bytes / MemoryLayout<Element>.stride
+            mapping = nil
+            ownedBytes = bytes
+        }
+
+        init(mapping: FileMapping, offset: Int, count: Int, capacity: Int) {
+            base = (mapping.base + offset).bindMemory(to: Element.self, capacity: capacity)
+            self.count = count
+            self.capacity = capacity
+            self.mapping = mapping
+            ownedBytes = 0
+        }
+
+        deinit {
+            if ownedBytes > 0 { munmap(UnsafeMutableRawPointer(base), ownedBytes) }
+        }
+    }
+
+    private var storage: Storage
+
+    /// Page-rounded byte size for `count` elements.
+    static func roundedBytes(_ count: Int) -> Int {
+        let bytes = count * MemoryLayout<Element>.stride
+        return (bytes + 4095) & ~4095
+    }
+
+    init() { storage = Storage(capacity: 0) }
+
+    init(repeating value: Element, count: Int) {
+        storage = Storage(capacity: count)
+        // Fresh anonymous memory is zero: only other values need writing.
+        if !LargeArray.isZero(value) { storage.base.initialize(repeating: value, count: count) }
+        storage.count = count
+    }
+
+    /// Elements already in a mapping (`count` of them at `offset`, room for `capacity`).
+    init(mapping: FileMapping, offset: Int, count: Int, capacity: Int) {
+        storage = Storage(mapping: mapping, offset: offset, count: count, capacity: capacity)
+    }
+
+    private static func isZero(_ value: Element) -> Bool {
+        Swift.withUnsafeBytes(of: value) { $0.allSatisfy { $0 == 0 } }
+    }
+
+    @inline(__always) var count: Int { storage.count }
+    @inline(__always) var isEmpty: Bool { storage.count == 0 }
+    @inline(__always) var indices: Range<Int> { 0..<storage.count }
+
+    @inline(__always)
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { reallocate(capacity: storage.capacity) }
+    }
+
+    private mutating func reallocate(capacity: Int) {
+        let fresh = Storage(capacity: capacity)
+        fresh.base.update(from: storage.base, count: storage.count)
+        fresh.count = storage.count
+        storage = fresh
+    }
+
+    subscript(i: Int) -> Element {
+        @inline(__always) get {
+            precondition(i >= 0 && i < storage.count, "LargeArray index out of range")
+            return storage.base[i]
+        }
+        @inline(__always) _modify {
+            precondition(i >= 0 && i < storage.count, "LargeArray index out of range")
+            makeUnique()
+            yield &storage.base[i]
+        }
+    }
+
+    mutating func reserveCapacity(_ n: Int) {
+        if n > storage.capacity { reallocate(capacity: n) } else { makeUnique() }
+    }
+
+    @inline(__always)
+    mutating func append(_ value: Element) {
+        makeUnique()
+        if storage.count == storage.capacity { reallocate(capacity: max(16, storage.capacity * 2)) }
+        storage.base[storage.count] = value
+        storage.count += 1
+    }
+
+    mutating func append(contentsOf bytes: UnsafeRawBufferPointer) where Element == UInt8 {
+        guard bytes.count > 0 else { return }
+        makeUnique()
+        if storage.count + bytes.count > storage.capacity {
+            reallocate(capacity: max(storage.count + bytes.count, storage.capacity * 2))
+        }
+        UnsafeMutableRawPointer(storage.base + storage.count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        storage.count += bytes.count
+    }
+
+    @inline(__always)
+    func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
+    }
+
+    @inline(__always)
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: storage.base, count: storage.count * MemoryLayout<Element>.stride))
+    }
+}
