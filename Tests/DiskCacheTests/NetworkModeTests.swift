@@ -170,4 +170,27 @@ import Testing
         try fresh.set("d", text: "4")
         #expect(try DiskCache(directory: dir).get("d")?.text == "4")
     }
+
+    @Test func anotherKeysIntactRecordUnderTheIndexIsAMiss() throws {
+        // What two hosts in local mode on one share do to each other: one appends over the
+        // other's record. The record is intact (its checksum holds) but belongs to another key.
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, network: false)
+        try c.set("a", text: "value-of-a")
+        try c.set("b", text: "value-of-b")
+        let ia = c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "a", count: 1)))!
+        let ib = c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "b", count: 1)))!
+        let ea = c.index.table[ia], eb = c.index.table[ib]
+        #expect(ea.recordLength == eb.recordLength)
+        let path = dir + "/" + Segment.name(c.applied.segment)
+        let fh = FileHandle(forUpdatingAtPath: path)!
+        try fh.seek(toOffset: UInt64(eb.offset))
+        let recordB = try fh.read(upToCount: Int(eb.recordLength))!
+        try fh.seek(toOffset: UInt64(ea.offset))
+        try fh.write(contentsOf: recordB)
+        try fh.close()
+        #expect(try c.get("a") == nil)
+        #expect(try c.get("b")?.text == "value-of-b")
+    }
 }

@@ -91,7 +91,7 @@ extension DiskCache {
                 return nil
             }
             let r = try withEntryRecord(e) { h, rec -> R? in
-                guard let h else { return nil }
+                guard let h, recordBelongs(h, rec, to: i) else { return nil }
                 return try withValue(h, rec, readFile: readFile, body)
             }
             countStat(hit: r != nil)
@@ -102,6 +102,17 @@ extension DiskCache {
             try noteAccess(key)
         }
         return result
+    }
+
+    /// Whether a (checksum-verified) record is a put of entry `i`'s key. Guards against
+    /// serving another key's intact record if the log under the index was overwritten (as
+    /// when local mode is forced on a network share, where locks do not hold).
+    @inline(__always)
+    func recordBelongs(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, to i: Int) -> Bool {
+        guard h.kind == .put else { return false }
+        let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
+                         bytes: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
+        return index.find(key) == i
     }
 
     /// Calls `body` with a verified record of an entry (nil header if it is damaged). The
