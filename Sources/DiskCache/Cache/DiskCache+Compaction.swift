@@ -63,8 +63,10 @@ extension DiskCache {
             segmentID = newID
             for (i, offset) in result.moved { index.table[i].offset = offset }
             applied = head
+            snapshotEnd = 0
             if written >= Snapshot.worthWriting {
                 Snapshot.write(directory: directory, index: index, head: head)
+                snapshotEnd = written
             }
         }
         try? PathOps.unlink(segmentPath(old))

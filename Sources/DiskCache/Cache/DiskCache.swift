@@ -37,6 +37,8 @@ public final class DiskCache: @unchecked Sendable {
     var segmentID: UInt64 = 0
     /// The head the index reflects.
     var applied = LogHead(segment: 0, end: 0)
+    /// How far into the active segment the newest index snapshot this process knows of goes.
+    var snapshotEnd: Int64 = 0
     var index = ShardIndex()
     var settings = EffectiveSettings()
     var scratch = [UInt8](repeating: 0, count: 4096)
@@ -95,6 +97,11 @@ public final class DiskCache: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         flushStats()
+        // The next process to open starts from the index as it is now rather than replaying
+        // what this one saw (and wrote) since the last snapshot.
+        if net == nil, coordinator != nil, !holdsExclusive, applied.end - snapshotEnd >= Snapshot.worthWriting {
+            Snapshot.write(directory: directory, index: index, head: applied)
+        }
         closeFiles()
     }
 
@@ -106,6 +113,7 @@ public final class DiskCache: @unchecked Sendable {
         segmentFD = nil
         index = ShardIndex()
         applied = LogHead(segment: 0, end: 0)
+        snapshotEnd = 0
     }
 
     // MARK: Opening
@@ -269,6 +277,7 @@ public final class DiskCache: @unchecked Sendable {
         if let (snap, end) = Snapshot.read(directory: directory, segment: head.segment, upTo: head.end) {
             fresh = snap
             start = end
+            snapshotEnd = end
         } else {
             fresh = ShardIndex()
             // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
@@ -286,6 +295,7 @@ public final class DiskCache: @unchecked Sendable {
         fresh.finishBulkLoad()
         if head.end - start >= Snapshot.worthWriting {
             Snapshot.write(directory: directory, index: fresh, head: head)
+            snapshotEnd = head.end
         }
         try? segmentFD?.close()
         segmentFD = fd

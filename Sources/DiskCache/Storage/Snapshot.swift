@@ -15,7 +15,7 @@ enum Snapshot {
     /// Entries are stored as raw memory: a build with another layout must not read them.
     static let layout = UInt64(MemoryLayout<Entry>.stride) | UInt64(MemoryLayout<Entry>.alignment) << 16 | 2 << 32
     /// Replays longer than this are worth a snapshot (tests lower it).
-    nonisolated(unsafe) static var worthWriting: Int64 = 32 << 20
+    nonisolated(unsafe) static var worthWriting: Int64 = 1 << 20
     static let headerWords = 17
     static let page = 4096
 
