@@ -110,6 +110,9 @@ enum Snapshot {
         sum(layout.settingsOffset, layout.settings)
         header.withUnsafeBytes { crc = dcs_crc32c(crc, $0.baseAddress!, 16 * 8) }
         guard UInt64(crc) == header[16] else { return nil }
+        // The checksum pass mapped every page; let go of them (none is written yet) so the
+        // process holds only what lookups touch. They come back from the page cache.
+        _ = madvise(mapping.base, mapping.length, MADV_DONTNEED)
         let free = [Int32](UnsafeBufferPointer(start: (mapping.base + layout.freeOffset).assumingMemoryBound(to: Int32.self), count: layout.free))
         var index = ShardIndex()
         index.table = KeyTable(parts: .init(
