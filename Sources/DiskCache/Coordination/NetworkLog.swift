@@ -456,16 +456,7 @@ final class NetworkLog: Coordinator {
         let n = claimed!
         let c = checkpoint ? checkpointCount + 1 : checkpointCount
         let name = NetworkLog.batchName(n)
-        var g = SystemRandomNumberGenerator()
-        let temp = path(name + ".tmp-" + String(g.next() & 0xFFFF_FFFF_FFFF, radix: 16))
-        let fd: FileDescriptor
-        do {
-            fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                try openFile((temp), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            }
-        } catch {
-            throw DiskCacheError.io("create", temp, error)
-        }
+        let (temp, fd) = try NetworkLog.createPrivate(directory: directory, for: name)
         var length = 0
         // A copy of the file for `kept`, while it stays under the limit.
         let keepLimit = checkpoint ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit
@@ -553,22 +544,28 @@ final class NetworkLog: Coordinator {
     /// Batches since the current checkpoint (compaction's trigger in this mode).
     var batchesSinceCheckpoint: UInt64 { last - generation }
 
+    /// A new file under a private name beside `name` (random, so never shared with another
+    /// process or host), open for writing.
+    static func createPrivate(directory: String, for name: String) throws -> (String, FileDescriptor) {
+        var g = SystemRandomNumberGenerator()
+        let temp = directory + "/" + name + ".tmp-" + String(g.next() & 0xFFFF_FFFF_FFFF, radix: 16)
+        do {
+            let fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
+                try openFile(temp, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            }
+            return (temp, fd)
+        } catch {
+            throw DiskCacheError.io("create", temp, error)
+        }
+    }
+
     /// Writes a complete file under a private name and renames it to `name`.
     static func publishFile(directory: String, name: String, _ bytes: [UInt8], sync: Bool) throws {
         try bytes.withUnsafeBytes { try publishFile(directory: directory, name: name, [$0], sync: sync) }
     }
 
     private static func publishFile(directory: String, name: String, _ parts: [UnsafeRawBufferPointer], sync: Bool) throws {
-        var g = SystemRandomNumberGenerator()
-        let temp = directory + "/" + name + ".tmp-" + String(g.next() & 0xFFFF_FFFF_FFFF, radix: 16)
-        let fd: FileDescriptor
-        do {
-            fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                try openFile((temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            }
-        } catch {
-            throw DiskCacheError.io("create", temp, error)
-        }
+        let (temp, fd) = try createPrivate(directory: directory, for: name)
         do {
             var at: Int64 = 0
             for part in parts where part.count > 0 {
