@@ -100,8 +100,19 @@ enum Snapshot {
               let size = try? fd.fileSize(), size == Int64(layout.total),
               let mapping = FileMapping(fd, length: layout.total) else { return nil }
         var crc: UInt32 = 0
+        // In windows, each let go of once summed (none is written yet), so neither the
+        // pass nor the rest of the process's life holds more than lookups touch; pages come
+        // back from the page cache on use.
         func sum(_ offset: Int, _ bytes: Int) {
-            if bytes > 0 { crc = dcs_crc32c(crc, mapping.base + offset, bytes) }
+            var at = offset
+            let end = offset + bytes
+            while at < end {
+                let n = min(end - at, 8 << 20)
+                crc = dcs_crc32c(crc, mapping.base + at, n)
+                let pageStart = at / page * page
+                _ = madvise(mapping.base + pageStart, (at + n) / page * page - pageStart, MADV_DONTNEED)
+                at += n
+            }
         }
         sum(layout.slotsOffset, layout.slots * 8)
         sum(layout.entriesOffset, layout.entries * MemoryLayout<Entry>.stride)
@@ -110,9 +121,6 @@ enum Snapshot {
         sum(layout.settingsOffset, layout.settings)
         header.withUnsafeBytes { crc = dcs_crc32c(crc, $0.baseAddress!, 16 * 8) }
         guard UInt64(crc) == header[16] else { return nil }
-        // The checksum pass mapped every page; let go of them (none is written yet) so the
-        // process holds only what lookups touch. They come back from the page cache.
-        _ = madvise(mapping.base, mapping.length, MADV_DONTNEED)
         let free = [Int32](UnsafeBufferPointer(start: (mapping.base + layout.freeOffset).assumingMemoryBound(to: Int32.self), count: layout.free))
         var index = ShardIndex()
         index.table = KeyTable(parts: .init(
