@@ -33,19 +33,31 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
         var capacity: Int
         /// Set when `base` points into a file mapping (kept alive here).
         let mapping: FileMapping?
-        /// Bytes of our own anonymous mapping, 0 when `base` is in `mapping` or is nil.
+        /// Bytes of our own anonymous mapping, 0 when `base` is in `mapping` or on the heap.
         let ownedBytes: Int
+        /// Whether `base` came from the heap (small arrays: a mapping each would cost two
+        /// system calls and a page).
+        let onHeap: Bool
+        static var mapThreshold: Int { 1 << 20 }
 
         init(capacity: Int) {
+            count = 0
+            mapping = nil
             let bytes = LargeArray.roundedBytes(max(capacity, 1))
+            if bytes < Storage.mapThreshold {
+                self.capacity = max(capacity, 1)
+                base = .allocate(capacity: self.capacity)
+                ownedBytes = 0
+                onHeap = true
+                return
+            }
             let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             guard let p, p != MAP_FAILED else { fatalError("out of memory: could not map \(bytes) bytes for the index") }
             if bytes >= 4 << 20 { _ = madvise(p, bytes, MADV_HUGEPAGE) }
             base = p.bindMemory(to: Element.self, capacity: bytes / MemoryLayout<Element>.stride)
-            count = 0
             self.capacity = bytes / MemoryLayout<Element>.stride
-            mapping = nil
             ownedBytes = bytes
+            onHeap = false
         }
 
         init(mapping: FileMapping, offset: Int, count: Int, capacity: Int) {
@@ -54,10 +66,12 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
             self.capacity = capacity
             self.mapping = mapping
             ownedBytes = 0
+            onHeap = false
         }
 
         deinit {
             if ownedBytes > 0 { munmap(UnsafeMutableRawPointer(base), ownedBytes) }
+            if onHeap { base.deallocate() }
         }
     }
 
@@ -73,8 +87,8 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
 
     init(repeating value: Element, count: Int) {
         storage = Storage(capacity: count)
-        // Fresh anonymous memory is zero: only other values need writing.
-        if !LargeArray.isZero(value) { storage.base.initialize(repeating: value, count: count) }
+        // Fresh anonymous mappings are zero: only other values, or heap memory, need writing.
+        if storage.onHeap || !LargeArray.isZero(value) { storage.base.initialize(repeating: value, count: count) }
         storage.count = count
     }
 
