@@ -57,6 +57,7 @@ extension DiskCache {
             var toDelete: [Int] = []
             for i in index.table.liveIndices {
                 let e = index.table.entries[i]
+                var problemPath: String? = nil
                 let problem: String? = try withEntryRecord(e) { h, rec in
                     guard let h else { return "Damaged record for an item at offset \(e.offset) of \(segPath)" }
                     guard h.isExternal else { return nil }
@@ -64,13 +65,14 @@ extension DiskCache {
                         return "Malformed value file reference at offset \(e.offset) of \(segPath)"
                     }
                     referenced.insert(ext.name)
+                    problemPath = directory + "/" + ext.name
                     var buffer: [UInt8] = []
                     if PathOps.fileSize(directory + "/" + ext.name) == nil { return "Missing value file \(directory)/\(ext.name)" }
                     if !ValueFiles.read(directory: directory, ext, into: &buffer) { return "Value file \(directory)/\(ext.name) has the wrong size or checksum" }
                     return nil
                 }
                 if let problem {
-                    findings.append(CheckFinding(kind: .damagedValueFile, message: problem, path: nil, fixed: fix))
+                    findings.append(CheckFinding(kind: .damagedValueFile, message: problem, path: problemPath, fixed: fix))
                     toDelete.append(i)
                 }
             }

@@ -115,7 +115,12 @@ extension DiskCache {
         guard let n = try key.withRef({ try incr($0, by: delta, initial: initial) }) else { return nil }
         switch n {
         case .int(let v): return v
-        case .float(let d): return Int64(d)
+        case .float(let d):
+            // A float stored under the key: its integer part, if it has one that fits.
+            guard let i = Int64(exactly: d.rounded(.towardZero)) else {
+                throw DiskCacheError(.notNumeric, "The value under the key is \(d), which has no Int64 value; the sum was stored as a float")
+            }
+            return i
         }
     }
 

@@ -618,8 +618,13 @@ public final class DiskCache: @unchecked Sendable {
             try pending.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
             if settings.durability == .sync { try Blocking.wait { try fd.syncData() } }
         } catch {
-            // Nothing was published: cut whatever part was written so no one adopts it.
-            _ = try? fd.resize(to: applied.end)
+            // Nothing was published: cut whatever part was written so no one adopts it (a
+            // later open adopts complete records past the head). If even the cut fails,
+            // break the first record's header so the adoption stops before it.
+            if (try? fd.resize(to: applied.end)) == nil {
+                let zeros = [UInt8](repeating: 0, count: RecordHeader.size)
+                _ = try? zeros.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
+            }
             coordinator.setWriting(false)
             throw DiskCacheError.io("append to", segmentPath(applied.segment), error as? Errno ?? .ioError)
         }

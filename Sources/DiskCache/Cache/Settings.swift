@@ -16,7 +16,13 @@ public enum SettingValue: Equatable, Sendable, CustomStringConvertible {
     var intValue: Int64? {
         switch self {
         case .int(let v): return v
-        case .float(let v): return exactInt64(v) ?? Int64(v)
+        case .float(let v):
+            if let exact = exactInt64(v) { return exact }
+            if v.isNaN { return nil }
+            // Beyond Int64 (1e300, infinity) saturates: python-diskcache compares with the float.
+            if v >= 0x1p63 { return .max }
+            if v < -0x1p63 { return .min }
+            return Int64(v)
         case .text: return nil
         }
     }
@@ -121,7 +127,7 @@ struct EffectiveSettings {
                 throw DiskCacheError(.invalidArgument, "Unknown durability \(value); expected 'none' or 'sync'")
             }
         case SettingName.sizeLimit, SettingName.cullLimit, SettingName.minFileSize, SettingName.statistics, SettingName.tagIndex:
-            guard value.doubleValue != nil else {
+            guard let v = value.doubleValue, !v.isNaN else {
                 throw DiskCacheError(.invalidArgument, "Setting \(name) must be a number, not \(value)")
             }
         default:

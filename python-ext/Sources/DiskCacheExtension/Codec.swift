@@ -126,10 +126,12 @@ extension CoreState {
     func decodeTag(_ kind: ItemKind?, _ bytes: UnsafeRawBufferPointer) -> PyObj? {
         guard let kind else { return dcs_none() }
         switch kind {
-        case .int: return PyLong_FromLongLong(Int64(littleEndian: bytes.loadUnaligned(as: Int64.self)))
-        case .float: return PyFloat_FromDouble(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))))
+        // Numbers are 8 bytes; anything else (written through the Swift API with another
+        // length) comes back as the bytes it is rather than being read past.
+        case .int where bytes.count == 8: return PyLong_FromLongLong(Int64(littleEndian: bytes.loadUnaligned(as: Int64.self)))
+        case .float where bytes.count == 8: return PyFloat_FromDouble(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))))
         case .text: return PyUnicode_DecodeUTF8(bytes.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyCString, bytes.count, "surrogatepass")
-        case .blob, .pickle: return pyBytes(bytes)
+        case .blob, .pickle, .int, .float: return pyBytes(bytes)
         }
     }
 
@@ -139,10 +141,10 @@ extension CoreState {
         if !view.isMaterialized { return pyString(view.filePath ?? "") }
         let b = view.value
         switch view.kind {
-        case .int: return PyLong_FromLongLong(Int64(littleEndian: b.loadUnaligned(as: Int64.self)))
-        case .float: return PyFloat_FromDouble(Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(as: UInt64.self))))
+        case .int where b.count == 8: return PyLong_FromLongLong(Int64(littleEndian: b.loadUnaligned(as: Int64.self)))
+        case .float where b.count == 8: return PyFloat_FromDouble(Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(as: UInt64.self))))
         case .text: return PyUnicode_DecodeUTF8(b.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyCString, b.count, "surrogatepass")
-        case .blob, .pickle: return pyBytes(b)
+        case .blob, .pickle, .int, .float: return pyBytes(b)
         }
     }
 
