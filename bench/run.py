@@ -1,5 +1,6 @@
 """Benchmarks diskcache_swift beside python-diskcache 5.6.3 and diskcache_rs in one run.
 
+    pip install -r bench/requirements.txt    # the peers (pinned) and matplotlib
     python3 bench/run.py [--quick] [--reps N]
 
 Writes docs/benchmarks.md (tables, ratios: > 1 means diskcache_swift is faster) and PNG plots
