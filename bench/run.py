@@ -162,10 +162,11 @@ def shape_run(module, procs, per_process, kind='shape'):
 
 
 def dir_size(path):
+    """Bytes the directory's files occupy on disk (allocated blocks: sparse holes are free)."""
     total = 0
     for root, _, files in os.walk(path):
         for f in files:
-            total += os.path.getsize(os.path.join(root, f))
+            total += os.stat(os.path.join(root, f)).st_blocks * 512
     return total
 
 

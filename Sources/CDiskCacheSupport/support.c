@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CDiskCacheSupport.h"
 #include <pthread.h>
 #if defined(__x86_64__)
@@ -7,6 +8,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/mman.h>
 
 static uint32_t crc_table[8][256];
 static int have_sse42 = -1;
@@ -164,4 +166,9 @@ int64_t dcs_statfs_type(const char *path) {
     struct statfs st;
     if (statfs(path, &st) != 0) return -1;
     return (int64_t)st.f_type;
+}
+
+void *dcs_mremap(void *address, size_t old_size, size_t new_size) {
+    void *p = mremap(address, old_size, new_size, MREMAP_MAYMOVE);
+    return p == MAP_FAILED ? NULL : p;
 }

@@ -32,6 +32,9 @@ uint64_t dcs_fork_generation(void);
 int dcs_flock(int fd, int operation);
 /// stat(2): 0 on success with size and whether it is a directory; -1 with errno set.
 int dcs_stat(const char *path, int64_t *size, int *is_directory);
+/// mremap(2) with MREMAP_MAYMOVE (variadic in C, so Swift cannot call it): the mapping's
+/// pages move to a larger range without being copied. NULL with errno set on failure.
+void *dcs_mremap(void *address, size_t old_size, size_t new_size);
 /// statfs(2)'s f_type; -1 with errno set on failure.
 int64_t dcs_statfs_type(const char *path);
 

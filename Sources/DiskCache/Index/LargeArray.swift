@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CDiskCacheSupport
 import SystemPackage
 
 /// A read-only-shared, copy-on-write file mapping that one or more `LargeArray`s point into
@@ -34,7 +35,7 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
         /// Set when `base` points into a file mapping (kept alive here).
         let mapping: FileMapping?
         /// Bytes of our own anonymous mapping, 0 when `base` is in `mapping` or on the heap.
-        let ownedBytes: Int
+        var ownedBytes: Int
         /// Whether `base` came from the heap (small arrays: a mapping each would cost two
         /// system calls and a page).
         let onHeap: Bool
@@ -111,6 +112,17 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
     }
 
     private mutating func reallocate(capacity: Int) {
+        let bytes = LargeArray.roundedBytes(capacity)
+        if storage.ownedBytes > 0, bytes > storage.ownedBytes, isKnownUniquelyReferenced(&storage),
+           let moved = dcs_mremap(storage.base, storage.ownedBytes, bytes) {
+            // Growing our own mapping: the kernel moves the pages, nothing is copied and the
+            // old and new tables never exist side by side (a million entries: 80 MB).
+            if bytes >= 4 << 20 { _ = madvise(moved, bytes, MADV_HUGEPAGE) }
+            storage.base = moved.bindMemory(to: Element.self, capacity: bytes / MemoryLayout<Element>.stride)
+            storage.ownedBytes = bytes
+            storage.capacity = bytes / MemoryLayout<Element>.stride
+            return
+        }
         let fresh = Storage(capacity: capacity)
         fresh.base.update(from: storage.base, count: storage.count)
         fresh.count = storage.count
