@@ -112,7 +112,7 @@ extension DiskCache {
         guard h.kind == .put else { return false }
         let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
                          bytes: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
-        return index.find(key) == i
+        return key.withIdentity { cls, bytes in index.table.matches(i, cls, bytes) }
     }
 
     /// Calls `body` with a verified record of an entry (nil header if it is damaged). The

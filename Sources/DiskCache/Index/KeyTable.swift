@@ -55,7 +55,7 @@ struct KeyTable {
     }
 
     @inline(__always)
-    private func matches(_ e: Int, _ cls: IdentityClass, _ key: UnsafeRawBufferPointer) -> Bool {
+    func matches(_ e: Int, _ cls: IdentityClass, _ key: UnsafeRawBufferPointer) -> Bool {
         let entry = entries[e]
         guard entry.keyLength == key.count + 1 else { return false }
         return arena.withUnsafeBytes { a in
