@@ -231,14 +231,7 @@ final class NetworkLog: Coordinator {
             return
         }
         if h.flags & NetworkLog.checkpointFlag != 0 {
-            closeDescriptors()
-            pieces.removeAll()
-            kept.removeAll()
-            damagedBatches.removeAll()
-            previousGeneration = generation
-            generation = n
-            checkpointCount = h.checkpoint
-            end = 0
+            startGeneration(n, checkpoint: h.checkpoint)
         } else if h.start != UInt64(end) {
             throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' starts at \(h.start), the log ends at \(end)")
         }
@@ -249,6 +242,18 @@ final class NetworkLog: Coordinator {
             pieces.append((end, n, Int64(h.length)))
             end += Int64(h.length)
         }
+    }
+
+    /// Checkpoint batch `n` (the `c`-th) starts a generation: logical offsets from 0.
+    private func startGeneration(_ n: UInt64, checkpoint c: UInt64) {
+        closeDescriptors()
+        pieces.removeAll()
+        kept.removeAll()
+        damagedBatches.removeAll()
+        previousGeneration = generation
+        generation = n
+        checkpointCount = c
+        end = 0
     }
 
     struct BatchHeader {
@@ -497,16 +502,7 @@ final class NetworkLog: Coordinator {
         }
         claimed = nil
         last = n
-        if checkpoint {
-            closeDescriptors()
-            pieces.removeAll()
-            kept.removeAll()
-            damagedBatches.removeAll()
-            previousGeneration = generation
-            generation = n
-            checkpointCount = c
-            end = 0
-        }
+        if checkpoint { startGeneration(n, checkpoint: c) }
         if length > 0 {
             if let copy { kept[n] = copy }
             pieces.append((end, n, Int64(length)))
