@@ -134,6 +134,10 @@ extension DiskCache {
                 return try body(RecordHeader.decode(rec), rec)
             }
         }
+        if let map = segmentMap, e.offset + Int64(length) <= applied.end {
+            let rec = UnsafeRawBufferPointer(start: map + Int(e.offset), count: length)
+            return try body(RecordHeader.decode(rec), rec)
+        }
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
         var n: Int
         do {

@@ -33,7 +33,17 @@ public final class DiskCache: @unchecked Sendable {
     var coordinator: Coordinator?
     /// The coordinator when the directory is in network-filesystem mode.
     var net: NetworkLog?
-    var segmentFD: FileDescriptor?
+    var segmentFD: FileDescriptor? {
+        didSet { remapSegment() }
+    }
+    /// The active segment mapped read-only and shared (local disks only), so a read is a
+    /// memory copy instead of a `pread`. Reserved far past the end: as the file grows the
+    /// mapping covers it without being redone. Only bytes below `applied.end` are read
+    /// through it, and the file never shrinks below that (only torn or failed tails past the
+    /// published head are cut).
+    var segmentMap: UnsafeRawPointer?
+    var segmentMappable = false
+    static let segmentMapReserve = 1 << 36
     var segmentID: UInt64 = 0
     /// The head the index reflects.
     var applied = LogHead(segment: 0, end: 0)
@@ -105,6 +115,16 @@ public final class DiskCache: @unchecked Sendable {
         closeFiles()
     }
 
+    func remapSegment() {
+        if let old = segmentMap {
+            munmap(UnsafeMutableRawPointer(mutating: old), DiskCache.segmentMapReserve)
+            segmentMap = nil
+        }
+        guard segmentMappable, let fd = segmentFD else { return }
+        let p = mmap(nil, DiskCache.segmentMapReserve, PROT_READ, MAP_SHARED, fd.rawValue, 0)
+        if let p, p != MAP_FAILED { segmentMap = UnsafeRawPointer(p) }  // else: pread
+    }
+
     func closeFiles() {
         coordinator?.close()
         coordinator = nil
@@ -131,6 +151,8 @@ public final class DiskCache: @unchecked Sendable {
         }
         let coordinator = try LocalCoordinator(directory: directory)
         self.coordinator = coordinator
+        // Forced local mode on a network filesystem: mappings are not coherent there.
+        segmentMappable = !FilesystemKind.isNetwork(directory)
         try coordinator.lockExclusive(timeout: nil)
         holdsExclusive = true
         defer {
