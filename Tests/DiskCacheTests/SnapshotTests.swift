@@ -71,4 +71,26 @@ import Testing
         #expect(try d.count() == 30_000)
         #expect(try d.check().isEmpty)
     }
+
+    @Test func newControlFileDoesNotCutTheLogAtDamageInTheMiddle() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<100 { try c.set(.int(Int64(i)), int: Int64(i)) }
+        }
+        // Bit rot in record 10 or so, and the control page lost.
+        let seg = dir + "/" + Segment.name(1)
+        var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: seg)))
+        data[data.count / 10] ^= 0xFF
+        try Data(data).write(to: URL(fileURLWithPath: seg))
+        try FileManager.default.removeItem(atPath: dir + "/control")
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasPrefix("snapshot-") {
+            try FileManager.default.removeItem(atPath: dir + "/" + name)
+        }
+        let c = try DiskCache(directory: dir)
+        #expect(try c.count() == 99)
+        #expect(try c.get(.int(99))?.int == 99)
+        #expect(try c.get(.int(50))?.int == 50)
+    }
 }

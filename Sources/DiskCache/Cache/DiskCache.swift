@@ -191,7 +191,9 @@ public final class DiskCache: @unchecked Sendable {
         // power loss that kept the segment but not the control page) committed records.
         // Complete records and complete groups are adopted; the first torn one ends the log.
         if size > head.end {
-            let scan = try Segment.scan(fd, from: head.end, to: size) { _, _, _ in }
+            // From the start (the control page is new): skip damage in the middle rather
+            // than cutting every record after it; only the torn tail goes.
+            let scan = try Segment.scan(fd, from: head.end, to: size, resync: head.end == 0) { _, _, _ in }
             head.end = scan.validEnd
             if scan.validEnd < size {
                 do { _ = try fd.resize(to: scan.validEnd) } catch {
