@@ -10,6 +10,7 @@ The rigs need root and FUSE; the tests skip, saying why, only where the rigs can
 import functools
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 
@@ -106,6 +107,20 @@ def test_set_on_one_mount_is_seen_on_the_other(rig, capsys):
     assert result['errors'] == {} and result['writer_errors'] == {}, result
     assert result['missed'] == 0, result
     assert result['max'] < VISIBILITY_BOUND, result
+
+
+def test_network_mode_is_detected_through_each_mount(rig):
+    """No `network=` given: the mount's filesystem type (FUSE sshfs / smbnetfs) selects it."""
+    import diskcache_swift
+    name, mounts = rig
+    first = diskcache_swift.Cache(os.path.join(mounts[0], 'detect'))
+    assert first.network, name
+    first.set('k', 1)
+    second = diskcache_swift.Cache(os.path.join(mounts[1], 'detect'))
+    assert second.network, name
+    assert second.get('k') == 1
+    first.close()
+    second.close()
 
 
 @pytest.mark.parametrize('impl', ['diskcache_swift', 'diskcache'])

@@ -147,7 +147,7 @@ final class NetworkLog: Coordinator {
         let fd: FileDescriptor
         do {
             fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                try openFile((p), .readOnly, options: [.closeOnExec])
+                try openFile(p, .readOnly, options: [.closeOnExec])
             }
         } catch .noSuchFileOrDirectory {
             return nil
@@ -156,7 +156,8 @@ final class NetworkLog: Coordinator {
         }
         defer { try? fd.close() }
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        // Most batches are one small write: start small, grow only while reads fill it.
+        var chunk = [UInt8](repeating: 0, count: 1 << 14)
         while true {
             let n: Int
             do {
@@ -168,8 +169,8 @@ final class NetworkLog: Coordinator {
             }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
-            if out.count >= NetworkLog.headerSize && chunk.count < 1 << 22 {
-                chunk = [UInt8](repeating: 0, count: 1 << 22)
+            if n == chunk.count && chunk.count < 1 << 22 {
+                chunk = [UInt8](repeating: 0, count: chunk.count * 4)
             }
         }
         return out
@@ -345,7 +346,7 @@ final class NetworkLog: Coordinator {
         let p = path(NetworkLog.batchName(n))
         do {
             let fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                try openFile((p), .readOnly, options: [.closeOnExec])
+                try openFile(p, .readOnly, options: [.closeOnExec])
             }
             descriptors[n] = fd
             return fd

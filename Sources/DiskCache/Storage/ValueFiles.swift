@@ -22,11 +22,10 @@ enum ValueFiles {
     /// Writes a new value file from chunks supplied by `next` (which fills the buffer and
     /// returns the count, 0 at the end). Returns its name, size and checksum.
     static func write(directory: String, sync: Bool, _ next: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ExternalValue {
-        let (name, temp, fd) = try createTemp(directory: directory)
-        var size: Int64 = 0
-        var crc: UInt32 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        do {
+        try writeNew(directory: directory, sync: sync) { fd in
+            var size: Int64 = 0
+            var crc: UInt32 = 0
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let n = try buffer.withUnsafeMutableBytes { try next($0) }
                 if n == 0 { break }
@@ -37,6 +36,30 @@ enum ValueFiles {
                 }
                 size += Int64(n)
             }
+            return (size, crc)
+        }
+    }
+
+    /// Writes a value held in memory. Other threads of the host may run meanwhile (the
+    /// buffer is the caller's and stays valid).
+    static func write(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
+        try Blocking.wait {
+            // Straight from the caller's buffer: no chunk buffer to allocate and fill.
+            try writeNew(directory: directory, sync: sync) { fd in
+                if bytes.count > 0 { try fd.writeAll(at: 0, bytes) }
+                return (Int64(bytes.count), bytes.count == 0 ? 0 : dcs_crc32c(0, bytes.baseAddress!, bytes.count))
+            }
+        }
+    }
+
+    /// Creates a value file privately, lets `fill` write it (returning size and checksum),
+    /// makes it durable if asked and publishes it. On failure the temp file, and directories
+    /// only it needed, are removed.
+    private static func writeNew(directory: String, sync: Bool, _ fill: (FileDescriptor) throws -> (Int64, UInt32)) throws -> ExternalValue {
+        let (name, temp, fd) = try createTemp(directory: directory)
+        let size: Int64, crc: UInt32
+        do {
+            (size, crc) = try fill(fd)
             if sync { try fd.syncData() }
             try fd.close()
         } catch {
@@ -78,29 +101,6 @@ enum ValueFiles {
     /// empty (else `check` reports them).
     private static func discardTemp(directory: String, name: String) {
         remove(directory: directory, name: name + ".tmp")
-    }
-
-    /// Writes a value held in memory. Other threads of the host may run meanwhile (the
-    /// buffer is the caller's and stays valid).
-    static func write(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
-        try Blocking.wait { try writeInMemory(directory: directory, sync: sync, bytes: bytes) }
-    }
-
-    private static func writeInMemory(directory: String, sync: Bool, bytes: UnsafeRawBufferPointer) throws -> ExternalValue {
-        // Straight from the caller's buffer: no chunk buffer to allocate and fill.
-        let (name, temp, fd) = try createTemp(directory: directory)
-        let crc = bytes.count == 0 ? 0 : dcs_crc32c(0, bytes.baseAddress!, bytes.count)
-        do {
-            if bytes.count > 0 { try fd.writeAll(at: 0, bytes) }
-            if sync { try fd.syncData() }
-            try fd.close()
-        } catch {
-            try? fd.close()
-            discardTemp(directory: directory, name: name)
-            throw DiskCacheError.io("write value file", temp, error)
-        }
-        try publish(directory: directory, name: name)
-        return ExternalValue(size: Int64(bytes.count), crc: crc, name: name)
     }
 
     /// Takes over a file someone else wrote in the cache directory: its size and checksum
