@@ -35,7 +35,7 @@ import CDiskCacheSupport
         for seed in seeds {
             var records = 0
             seed.withUnsafeBytes { raw in
-                FuzzEntry.walk(raw, resync: false) { _, _, _ in records += 1 }
+                FuzzEntry.walk(FuzzEntry.records(ofSegmentFile: raw), salt: FuzzEntry.salt(ofSegmentFile: raw), resync: false) { _, _, _ in records += 1 }
             }
             #expect(records > 0)
             // An unchanged segment is left unchanged by the checksum fixer.
@@ -102,12 +102,15 @@ import CDiskCacheSupport
         try c.set("small", bytes: [1])
         c.close()
         // Rewrite the put record of "big" with another size and a valid checksum.
-        let segPath = dir + "/" + Segment.name(1)
+        let segPath = dir + "/" + SegmentFile.name(1)
         var seg = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segPath)))
         var patched = false
-        seg.withUnsafeMutableBytes { raw in
+        let salt = seg.withUnsafeBytes { FuzzEntry.salt(ofSegmentFile: $0) }
+        seg.withUnsafeMutableBytes { file in
+            let raw = UnsafeMutableRawBufferPointer(rebasing: file[SegmentHeader.dataStart...])
             var pos = 0
-            while pos + RecordHeader.size <= raw.count, let h = RecordHeader.decode(UnsafeRawBufferPointer(rebasing: raw[pos...])) {
+            while pos + RecordHeader.size <= raw.count,
+                  let h = RecordHeader.decode(UnsafeRawBufferPointer(rebasing: raw[pos...]), at: RecordPlace(salt: salt, offset: Int64(pos))) {
                 if h.kind == .put && h.isExternal {
                     raw.storeBytes(of: claimed.littleEndian, toByteOffset: pos + h.valueOffset, as: UInt64.self)
                     patched = true
@@ -155,10 +158,10 @@ extension FuzzRegressionTests {
             var good: [UInt8] = [], bad: [UInt8] = []
             let eight = [UInt8](repeating: 1, count: 8), three: [UInt8] = [1, 2, 3]
             let none = UnsafeRawBufferPointer(start: nil, count: 0)
-            eight.withUnsafeBytes { k in [UInt8(9)].withUnsafeBytes { RecordHeader.append(h, key: k, tag: none, value: $0, to: &good) } }
-            three.withUnsafeBytes { k in [UInt8(9)].withUnsafeBytes { RecordHeader.append(h, key: k, tag: none, value: $0, to: &bad) } }
-            #expect(good.withUnsafeBytes { RecordHeader.decode($0) } != nil)
-            #expect(bad.withUnsafeBytes { RecordHeader.decode($0) } == nil, "\(kind)")
+            eight.withUnsafeBytes { k in [UInt8(9)].withUnsafeBytes { RecordHeader.append(h, key: k, tag: none, value: $0, to: &good, salt: 1, base: 0) } }
+            three.withUnsafeBytes { k in [UInt8(9)].withUnsafeBytes { RecordHeader.append(h, key: k, tag: none, value: $0, to: &bad, salt: 1, base: 0) } }
+            #expect(good.withUnsafeBytes { RecordHeader.decode($0, at: RecordPlace(salt: 1, offset: 0)) } != nil)
+            #expect(bad.withUnsafeBytes { RecordHeader.decode($0, at: RecordPlace(salt: 1, offset: 0)) } == nil, "\(kind)")
 
             // In a real cache: the record is skipped as damage, the rest is served.
             let dir = makeTempDirectory()
@@ -167,7 +170,11 @@ extension FuzzRegressionTests {
                 let c = try DiskCache(directory: dir)
                 try c.set("before", bytes: [1])
             }
-            let segPath = dir + "/" + Segment.name(1)
+            let segPath = dir + "/" + SegmentFile.name(1)
+            let salt = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segPath))).withUnsafeBytes { FuzzEntry.salt(ofSegmentFile: $0) }
+            let size = try #require(PathOps.fileSize(segPath)) - Int64(SegmentHeader.dataStart)
+            bad = []
+            three.withUnsafeBytes { k in [UInt8(9)].withUnsafeBytes { RecordHeader.append(h, key: k, tag: none, value: $0, to: &bad, salt: salt, base: size) } }
             let handle = try #require(FileHandle(forWritingAtPath: segPath))
             handle.seekToEndOfFile()
             handle.write(Data(bad))

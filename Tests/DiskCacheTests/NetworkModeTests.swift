@@ -183,11 +183,11 @@ import Testing
         let ib = c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "b", count: 1)))!
         let ea = c.index.table[ia], eb = c.index.table[ib]
         #expect(ea.recordLength == eb.recordLength)
-        let path = dir + "/" + Segment.name(c.applied.segment)
+        let path = dir + "/" + SegmentFile.name(c.applied.segment)
         let fh = FileHandle(forUpdatingAtPath: path)!
-        try fh.seek(toOffset: UInt64(eb.offset))
+        try fh.seek(toOffset: UInt64(eb.offset) + UInt64(SegmentHeader.dataStart))
         let recordB = try fh.read(upToCount: Int(eb.recordLength))!
-        try fh.seek(toOffset: UInt64(ea.offset))
+        try fh.seek(toOffset: UInt64(ea.offset) + UInt64(SegmentHeader.dataStart))
         try fh.write(contentsOf: recordB)
         try fh.close()
         #expect(try c.get("a") == nil)

@@ -3,6 +3,9 @@ import Testing
 @testable import DiskCache
 
 @Suite struct RecordTests {
+    static let salt: UInt64 = 0x1234_5678_9ABC_DEF1
+    static let offset: Int64 = 4096
+    static let place = RecordPlace(salt: salt, offset: offset)
     func encode(_ key: String, _ value: String, tag: String = "") -> [UInt8] {
         var h = RecordHeader(kind: .put)
         h.keyKind = ItemKind.text.rawValue
@@ -15,7 +18,7 @@ import Testing
         Array(key.utf8).withUnsafeBytes { k in
             Array(tag.utf8).withUnsafeBytes { t in
                 Array(value.utf8).withUnsafeBytes { v in
-                    RecordHeader.append(h, key: k, tag: t, value: v, to: &out)
+                    RecordHeader.append(h, key: k, tag: t, value: v, to: &out, salt: RecordTests.salt, base: RecordTests.offset)
                 }
             }
         }
@@ -24,7 +27,7 @@ import Testing
 
     @Test func roundTrip() throws {
         let rec = encode("key", "value", tag: "t")
-        let h = try #require(rec.withUnsafeBytes { RecordHeader.decode($0) })
+        let h = try #require(rec.withUnsafeBytes { RecordHeader.decode($0, at: Self.place) })
         #expect(h.kind == .put)
         #expect(h.rowid == 7)
         #expect(h.storeTime == 1234.5)
@@ -40,14 +43,14 @@ import Testing
         for i in 0..<rec.count {
             var damaged = rec
             damaged[i] ^= 0x20
-            #expect(damaged.withUnsafeBytes { RecordHeader.decode($0) } == nil, "flip at \(i) not detected")
+            #expect(damaged.withUnsafeBytes { RecordHeader.decode($0, at: Self.place) } == nil, "flip at \(i) not detected")
         }
     }
 
     @Test func tornRecordIsRejected() {
         let rec = encode("key", "value")
         for cut in [0, 1, 11, 12, 63, 64, rec.count - 1] {
-            #expect(Array(rec[0..<cut]).withUnsafeBytes { RecordHeader.decode($0) } == nil)
+            #expect(Array(rec[0..<cut]).withUnsafeBytes { RecordHeader.decode($0, at: Self.place) } == nil)
         }
     }
 
@@ -77,7 +80,7 @@ import Testing
         var indices: [Int] = []
         for i in 0..<5000 {
             let k = Array("key\(i)".utf8)
-            indices.append(k.withUnsafeBytes { t.insert(.text, $0, hash: stableHash(.text, $0), entry: Entry()) })
+            indices.append(k.withUnsafeBytes { t.insert(.text, $0, hash: t.hash(.text, $0), entry: Entry()) })
         }
         t._checkInvariants()
         for i in stride(from: 0, to: 5000, by: 2) { t.remove(indices[i]) }
@@ -85,7 +88,7 @@ import Testing
         #expect(t.count == 2500)
         for i in 0..<5000 {
             let k = Array("key\(i)".utf8)
-            let found = k.withUnsafeBytes { t.find(.text, $0, hash: stableHash(.text, $0)) }
+            let found = k.withUnsafeBytes { t.find(.text, $0, hash: t.hash(.text, $0)) }
             #expect((found != nil) == (i % 2 == 1))
         }
     }

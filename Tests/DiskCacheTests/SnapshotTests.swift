@@ -80,7 +80,7 @@ import Testing
             for i in 0..<100 { try c.set(.int(Int64(i)), int: Int64(i)) }
         }
         // Bit rot in record 10 or so, and the control page lost.
-        let seg = dir + "/" + Segment.name(1)
+        let seg = dir + "/" + SegmentFile.name(1)
         var data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: seg)))
         data[data.count / 10] ^= 0xFF
         try Data(data).write(to: URL(fileURLWithPath: seg))

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "CDiskCacheSeqlock.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -35,7 +35,7 @@ extension DiskCache {
             replayed.bulkLoading = true
             let scan: Segment.ScanResult
             do {
-                scan = try Segment.scan(reading: { try readLog(at: $0, into: $1) }, from: 0, to: applied.end, resync: true) { h, rec, off in
+                scan = try scanLog(from: 0, to: applied.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &replayed)
                 }
             } catch {

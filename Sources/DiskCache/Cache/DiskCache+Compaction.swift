@@ -26,48 +26,31 @@ extension DiskCache {
         }
         let newID = applied.segment + 1
         let path = segmentPath(newID)
-        let temp = path + ".tmp"
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch {
-            throw DiskCacheError.io("create segment", temp, error)
-        }
         // A crash from here to the publication leaves the flag set: the next writer then
         // settles on the newest complete segment before appending anywhere.
         coordinator.setWriting(true)
-        let result: LiveRecords
+        var result = LiveRecords()
         do {
-            result = try writeLiveRecords { chunk, at in try fd.writeAll(at: at, chunk) }
-            try fd.syncData()
-            try fd.close()
-            try PathOps.rename(temp, path)
+            _ = try SegmentFile.writeNew(id: newID, to: path) { salt, write in
+                result = try writeLiveRecords(salt: salt) { chunk, at in try write(chunk, at) }
+            }
         } catch {
-            try? fd.close()
-            try? PathOps.unlink(temp)
             coordinator.setWriting(false)
-            throw DiskCacheError.io("compact into", temp, error)
+            throw DiskCacheError.io("compact into", path, error)
         }
         let old = applied.segment
-        let written = result.written
-        let head = LogHead(segment: newID, end: written)
+        let head = LogHead(segment: newID, end: result.written)
         coordinator.publish(head)
         coordinator.setWriting(false)
         if result.skippedDamage {
             // Items whose records were damaged are gone from the new segment: rebuild.
             try reload(head)
         } else {
-            let newFD = try openSegment(newID, create: false)
-            try? segmentFD?.close()
-            segmentFD = newFD
-            segmentID = newID
+            segment = try SegmentFile(directory: directory, id: newID, create: false, mappable: segmentMappable)
             for (i, offset) in result.moved { index.table[i].offset = offset }
             applied = head
             snapshotEnd = 0
-            if written >= Snapshot.worthWriting {
-                Snapshot.write(directory: directory, index: index, head: head)
-                snapshotEnd = written
-            }
+            if result.written >= Snapshot.worthWriting, let segment { writeSnapshot(segment) }
         }
         try? PathOps.unlink(segmentPath(old))
         try? PathOps.unlink(directory + "/" + Snapshot.name(old))
@@ -76,8 +59,8 @@ extension DiskCache {
     /// Network mode: the live records become a checkpoint batch under the claim held.
     private func compactNetwork(_ net: NetworkLog) throws {
         var result = LiveRecords()
-        let end = try net.commit(sync: settings.durability == .sync, checkpoint: true) { emit in
-            result = try writeLiveRecords { chunk, _ in try emit(chunk) }
+        let end = try net.commit(sync: settings.durability == .sync, checkpoint: true) { salt, emit in
+            result = try writeLiveRecords(salt: salt) { chunk, _ in try emit(chunk) }
         }
         let head = LogHead(segment: net.generation, end: end)
         if result.skippedDamage {
@@ -98,7 +81,8 @@ extension DiskCache {
     /// Writes the settings and every live record (with its access stamp) in log order to
     /// `sink`, in chunks of up to 4 MiB with their offsets from 0, so the index can be updated
     /// in place instead of being rebuilt. Records that fail their checksum are left behind.
-    func writeLiveRecords(_ sink: (UnsafeRawBufferPointer, Int64) throws -> Void) throws -> LiveRecords {
+    /// Records are bound to their new places in a log with `salt`.
+    func writeLiveRecords(salt: UInt64, _ sink: (UnsafeRawBufferPointer, Int64) throws -> Void) throws -> LiveRecords {
         var result = LiveRecords()
         var out: [UInt8] = []
         out.reserveCapacity(1 << 22)
@@ -108,7 +92,7 @@ extension DiskCache {
             result.written += Int64(out.count)
             out.removeAll(keepingCapacity: true)
         }
-        index.encodeSettings(into: &out)
+        index.encodeSettings(into: &out, salt: salt, base: 0)
         // In log order: the old log is read front to back, and the eviction orders do not
         // depend on log order (they are built from the entries' stamps).
         let order = index.table.liveIndices.sorted { index.table.entries[$0].offset < index.table.entries[$1].offset }
@@ -123,15 +107,14 @@ extension DiskCache {
                 result.moved.append((i, offset))
                 h.expireTime = e.expireTime
                 h.aux = UInt64(bitPattern: e.accessCount)
-                RecordHeader.append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
-                                    tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
-                                    value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]), to: &out)
+                RecordHeader.append(h, partsOf: rec, to: &out, salt: salt, base: result.written)
                 if e.accessTime != e.storeTime {
                     var a = RecordHeader(kind: .access)
                     a.keyKind = h.keyKind
                     a.storeTime = e.accessTime
                     RecordHeader.append(a, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
-                                        tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &out)
+                                        tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0),
+                                        to: &out, salt: salt, base: result.written)
                 }
             }
             if out.count >= 1 << 22 { try flush() }

@@ -127,16 +127,17 @@ extension DiskCache {
 
     private func withEntryRecordAsStored<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
         let length = Int(e.recordLength)
+        let place = RecordPlace(salt: logSalt, offset: e.offset)
         if e.offset >= applied.end {
             let start = Int(e.offset - applied.end)
             return try pending.withUnsafeBytes { raw in
                 let rec = UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
-                return try body(RecordHeader.decode(rec), rec)
+                return try body(RecordHeader.decode(rec, at: place), rec)
             }
         }
-        if let map = segmentMap, e.offset + Int64(length) <= applied.end {
-            let rec = UnsafeRawBufferPointer(start: map + Int(e.offset), count: length)
-            return try body(RecordHeader.decode(rec), rec)
+        // Held for the call: a nested write that switches segments cannot unmap these bytes.
+        if let segment, e.offset + Int64(length) <= applied.end, let rec = segment.mapped(at: e.offset, count: length) {
+            return try withExtendedLifetime(segment) { try body(RecordHeader.decode(rec, at: place), rec) }
         }
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
         var n: Int
@@ -151,7 +152,7 @@ extension DiskCache {
         }
         return try scratch.withUnsafeBytes { raw in
             let rec = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-            return try body(n == length ? RecordHeader.decode(rec) : nil, rec)
+            return try body(n == length ? RecordHeader.decode(rec, at: place) : nil, rec)
         }
     }
 

@@ -33,18 +33,13 @@ public final class DiskCache: @unchecked Sendable {
     var coordinator: Coordinator?
     /// The coordinator when the directory is in network-filesystem mode.
     var net: NetworkLog?
-    var segmentFD: FileDescriptor? {
-        didSet { remapSegment() }
-    }
-    /// The active segment mapped read-only and shared (local disks only), so a read is a
-    /// memory copy instead of a `pread`. Reserved far past the end: as the file grows the
-    /// mapping covers it without being redone. Only bytes below `applied.end` are read
-    /// through it, and the file never shrinks below that (only torn or failed tails past the
-    /// published head are cut).
-    var segmentMap: UnsafeRawPointer?
+    /// The active segment (local mode). Mapped on local disks, so a read is a memory copy
+    /// instead of a `pread`; only bytes below `applied.end` are read through the mapping, and
+    /// the file never shrinks below that (only torn or failed tails past the published head
+    /// are cut).
+    var segment: SegmentFile?
+    /// Forced local mode on a network filesystem: mappings are not coherent there.
     var segmentMappable = false
-    static let segmentMapReserve = 1 << 36
-    var segmentID: UInt64 = 0
     /// The head the index reflects.
     var applied = LogHead(segment: 0, end: 0)
     /// How far into the active segment the newest index snapshot this process knows of goes.
@@ -109,28 +104,17 @@ public final class DiskCache: @unchecked Sendable {
         flushStats()
         // The next process to open starts from the index as it is now rather than replaying
         // what this one saw (and wrote) since the last snapshot.
-        if net == nil, coordinator != nil, !holdsExclusive, applied.end - snapshotEnd >= Snapshot.worthWriting {
-            Snapshot.write(directory: directory, index: index, head: applied)
+        if let segment, !holdsExclusive, applied.end - snapshotEnd >= Snapshot.worthWriting {
+            writeSnapshot(segment)
         }
         closeFiles()
-    }
-
-    func remapSegment() {
-        if let old = segmentMap {
-            munmap(UnsafeMutableRawPointer(mutating: old), DiskCache.segmentMapReserve)
-            segmentMap = nil
-        }
-        guard segmentMappable, let fd = segmentFD else { return }
-        let p = mmap(nil, DiskCache.segmentMapReserve, PROT_READ, MAP_SHARED, fd.rawValue, 0)
-        if let p, p != MAP_FAILED { segmentMap = UnsafeRawPointer(p) }  // else: pread
     }
 
     func closeFiles() {
         coordinator?.close()
         coordinator = nil
         net = nil
-        try? segmentFD?.close()
-        segmentFD = nil
+        segment = nil
         index = ShardIndex()
         applied = LogHead(segment: 0, end: 0)
         snapshotEnd = 0
@@ -151,7 +135,6 @@ public final class DiskCache: @unchecked Sendable {
         }
         let coordinator = try LocalCoordinator(directory: directory)
         self.coordinator = coordinator
-        // Forced local mode on a network filesystem: mappings are not coherent there.
         segmentMappable = !FilesystemKind.isNetwork(directory)
         try coordinator.lockExclusive(timeout: nil)
         holdsExclusive = true
@@ -171,21 +154,21 @@ public final class DiskCache: @unchecked Sendable {
 
     /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
     /// segment, and its end including complete records a crashed writer left past the head.
+    /// The published head is believed only when it is intact and the log holds it; otherwise
+    /// (control file new or damaged) the log is replayed from its start.
     private func recoverHead(_ coordinator: Coordinator) throws {
         let names: [String]
         do { names = try PathOps.listDirectory(directory) } catch {
             throw DiskCacheError.io("list", directory, error)
         }
-        let segments = names.compactMap(Segment.id(fromName:)).sorted()
+        let segments = names.compactMap(SegmentFile.id(fromName:)).sorted()
         var head = coordinator.publishedHead()
         let fresh = coordinator.isFresh
         if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
             head = LogHead(segment: segments.last ?? 1, end: 0)
         }
-        let fd = try openSegment(head.segment, create: true)
-        defer { try? fd.close() }
-        let size: Int64
-        do { size = try fd.fileSize() } catch { throw DiskCacheError.io("stat", segmentPath(head.segment), error) }
+        let file = try SegmentFile(directory: directory, id: head.segment, create: true, mappable: false)
+        let size = try file.dataSize()
         if head.end > size { head.end = 0 }
         // Past the head there is either nothing, a crashed writer's leftovers, or (after a
         // power loss that kept the segment but not the control page) committed records.
@@ -193,11 +176,11 @@ public final class DiskCache: @unchecked Sendable {
         if size > head.end {
             // From the start (the control page is new): skip damage in the middle rather
             // than cutting every record after it; only the torn tail goes.
-            let scan = try Segment.scan(fd, from: head.end, to: size, resync: head.end == 0) { _, _, _ in }
+            let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _, _ in }
             head.end = scan.validEnd
             if scan.validEnd < size {
-                do { _ = try fd.resize(to: scan.validEnd) } catch {
-                    throw DiskCacheError.io("truncate torn tail of", segmentPath(head.segment), error)
+                do { try file.truncate(at: scan.validEnd) } catch {
+                    throw DiskCacheError.io("truncate torn tail of", file.path, error)
                 }
             }
         }
@@ -205,9 +188,10 @@ public final class DiskCache: @unchecked Sendable {
         if head != coordinator.publishedHead() || fresh { coordinator.publish(head) }
         for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
         Snapshot.removeStale(directory: directory, keep: head.segment, names: names)
+        AtomicFile.removeStaleTemporaries(directory: directory, names: names)
     }
 
-    func segmentPath(_ id: UInt64) -> String { directory + "/" + Segment.name(id) }
+    func segmentPath(_ id: UInt64) -> String { directory + "/" + SegmentFile.name(id) }
 
     /// Whether this directory is (to be) in network-filesystem mode.
     private func useNetworkMode() throws -> Bool {
@@ -231,7 +215,7 @@ public final class DiskCache: @unchecked Sendable {
             throw DiskCacheError.io("list", directory, error)
         }
         if names.contains(LocalCoordinator.fileName) && !names.contains(NetworkLog.markerName),
-           names.contains(where: { Segment.id(fromName: $0) != nil }) {
+           names.contains(where: { SegmentFile.id(fromName: $0) != nil }) {
             throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' holds a local-mode cache; network mode cannot share it with local-mode processes (use a new directory)")
         }
         let log = try NetworkLog(directory: directory, lease: networkLease)
@@ -263,30 +247,32 @@ public final class DiskCache: @unchecked Sendable {
     @inline(__always)
     func readLog(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if let net { return try net.read(at: offset, into: buffer) }
-        guard let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        do {
-            return try fd.readAll(at: offset, buffer)
-        } catch {
-            throw DiskCacheError.io("read", segmentPath(applied.segment), error)
-        }
+        guard let segment else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        return try segment.read(at: offset, into: buffer)
     }
 
-    func openSegment(_ id: UInt64, create: Bool) throws -> FileDescriptor {
-        let path = segmentPath(id)
-        do {
-            return try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch let e as Errno {
-            throw DiskCacheError.io("open segment", path, e)
-        }
+    /// The salt records of the current log are bound to.
+    var logSalt: UInt64 {
+        if let net { return net.writeSalt }
+        return segment?.salt ?? 0
     }
 
-    /// Rebuilds the index from the segment named by `head`, up to its end: from a snapshot
-    /// plus the records after it when there is one, else from the whole segment.
+    /// Visits the records of the current log in `[from, to)`.
+    func scanLog(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
+        if let segment { return try segment.scan(from: from, to: to, resync: resync, body) }
+        guard let net else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        return try Segment.scan(reading: { try net.read(at: $0, into: $1) }, from: from, to: to, salt: net.salt,
+                                source: "the network log of \(directory) (generation \(net.generation))", resync: resync, body)
+    }
+
+    /// Rebuilds the index from the log named by `head`, up to its end: from a snapshot plus
+    /// the records after it when there is one that still matches the log, else from the whole
+    /// log.
     func reload(_ head: LogHead) throws {
-        if let net {
+        if net != nil {
             var fresh = ShardIndex()
             fresh.bulkLoading = true
-            _ = try Segment.scan(reading: { try net.read(at: $0, into: $1) }, from: 0, to: head.end, resync: true) { h, rec, off in
+            _ = try scanLog(from: 0, to: head.end, resync: true) { h, rec, off in
                 Self.apply(h, rec, off, to: &fresh)
             }
             fresh.finishBulkLoad()
@@ -295,38 +281,34 @@ public final class DiskCache: @unchecked Sendable {
             settings = EffectiveSettings(effectiveSettingValues())
             return
         }
-        let fd = try openSegment(head.segment, create: false)
+        let file = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: segmentMappable)
         var fresh: ShardIndex
         var start: Int64 = 0
-        if let (snap, end) = Snapshot.read(directory: directory, segment: head.segment, upTo: head.end) {
+        if let (snap, end) = try Snapshot.read(directory: directory, log: file, upTo: head.end) {
             fresh = snap
             start = end
             snapshotEnd = end
         } else {
             fresh = ShardIndex()
+            snapshotEnd = 0
             // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
             fresh.table.reserve(Int(head.end / 160))
         }
         fresh.bulkLoading = true
-        do {
-            _ = try Segment.scan(fd, from: start, to: head.end, resync: true) { h, rec, off in
-                Self.apply(h, rec, off, to: &fresh)
-            }
-        } catch {
-            try? fd.close()
-            throw DiskCacheError.io("read segment", segmentPath(head.segment), error as? Errno ?? .ioError)
+        _ = try file.scan(from: start, to: head.end, resync: true) { h, rec, off in
+            Self.apply(h, rec, off, to: &fresh)
         }
         fresh.finishBulkLoad()
-        if head.end - start >= Snapshot.worthWriting {
-            Snapshot.write(directory: directory, index: fresh, head: head)
-            snapshotEnd = head.end
-        }
-        try? segmentFD?.close()
-        segmentFD = fd
-        segmentID = head.segment
+        segment = file
         applied = head
         index = fresh
         settings = EffectiveSettings(effectiveSettingValues())
+        if head.end - start >= Snapshot.worthWriting { writeSnapshot(file) }
+    }
+
+    /// Writes a snapshot of the index as of `applied` (best effort).
+    func writeSnapshot(_ file: SegmentFile) {
+        if Snapshot.write(directory: directory, index: index, log: file, end: applied.end) { snapshotEnd = applied.end }
     }
 
     /// Applies one record to an index: the single place where records change state, used by
@@ -565,7 +547,7 @@ public final class DiskCache: @unchecked Sendable {
             }
             let start = applied.end
             do {
-                _ = try Segment.scan(reading: { try readLog(at: $0, into: $1) }, from: start, to: head.end, resync: true) { h, rec, off in
+                _ = try scanLog(from: start, to: head.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &index)
                 }
             } catch let e as DiskCacheError where net != nil && e.errno == .noSuchFileOrDirectory {
@@ -591,7 +573,7 @@ public final class DiskCache: @unchecked Sendable {
     @discardableResult
     func appendRecord(_ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Entry? {
         let start = pending.count
-        RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending)
+        RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending, salt: logSalt, base: applied.end)
         var h = header
         h.keyLength = key.count
         h.tagLength = tag.count
@@ -603,7 +585,7 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     func appendMarker(_ kind: RecordKind) {
-        RecordHeader.append(RecordHeader(kind: kind), key: UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &pending)
+        RecordHeader.append(RecordHeader(kind: kind), key: UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &pending, salt: logSalt, base: applied.end)
     }
 
     func appendSetting(_ name: String, _ value: SettingValue) {
@@ -630,27 +612,27 @@ public final class DiskCache: @unchecked Sendable {
             return
         }
         if let net {
-            let end = try net.commit(sync: settings.durability == .sync) { emit in try pending.withUnsafeBytes { try emit($0) } }
+            let end = try net.commit(sync: settings.durability == .sync) { _, emit in try pending.withUnsafeBytes { try emit($0) } }
             applied = LogHead(segment: net.generation, end: end)
             pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
             removeGarbageFiles()
             return
         }
-        guard let coordinator, let fd = segmentFD else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        guard let coordinator, let segment else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
         coordinator.setWriting(true)
         do {
-            try pending.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
-            if settings.durability == .sync { try Blocking.wait { try fd.syncData() } }
+            try pending.withUnsafeBytes { try segment.write(at: applied.end, $0) }
+            if settings.durability == .sync { try Blocking.wait { try segment.syncData() } }
         } catch {
             // Nothing was published: cut whatever part was written so no one adopts it (a
             // later open adopts complete records past the head). If even the cut fails,
             // break the first record's header so the adoption stops before it.
-            if (try? fd.resize(to: applied.end)) == nil {
+            if (try? segment.truncate(at: applied.end)) == nil {
                 let zeros = [UInt8](repeating: 0, count: RecordHeader.size)
-                _ = try? zeros.withUnsafeBytes { try fd.writeAll(at: applied.end, $0) }
+                _ = try? zeros.withUnsafeBytes { try segment.write(at: applied.end, $0) }
             }
             coordinator.setWriting(false)
-            throw DiskCacheError.io("append to", segmentPath(applied.segment), error as? Errno ?? .ioError)
+            throw DiskCacheError.io("append to", segment.path, error as? Errno ?? .ioError)
         }
         let head = LogHead(segment: applied.segment, end: applied.end + Int64(pending.count))
         coordinator.publish(head)

@@ -5,7 +5,7 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
     /// What kind of failure this is; grows without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: Hashable, Sendable {
-            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists
+            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, unsupportedFormat
         }
         let value: Value
         /// A system call failed (see `errno`).
@@ -26,6 +26,9 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         public static let keyExists = Code(value: .keyExists)
         /// A lock could not be taken within the timeout.
         public static let timeout = Code(value: .timeout)
+        /// A file in the directory was written by a newer format version than this build
+        /// reads. Nothing was changed: open it with a newer version.
+        public static let unsupportedFormat = Code(value: .unsupportedFormat)
         public var description: String { "\(value)" }
     }
 

@@ -8,13 +8,6 @@ struct LogHead: Equatable {
         self.segment = segment
         self.end = end
     }
-
-    init(packed: UInt64) {
-        segment = packed >> 40
-        end = Int64(packed & ((1 << 40) - 1))
-    }
-
-    var packed: UInt64 { segment << 40 | UInt64(end) }
 }
 
 /// How processes sharing a cache directory exclude each other and learn of each other's
@@ -34,7 +27,8 @@ protocol Coordinator: AnyObject {
     /// tell a crashed writer's leftovers from a clean end.
     func setWriting(_ writing: Bool)
     var isWriting: Bool { get }
-    /// Whether the shared state was just created (nothing published yet).
+    /// Whether the shared state cannot be trusted: just created (nothing published yet), or
+    /// damaged. Either way the lock holder settles the head from the log itself.
     var isFresh: Bool { get }
     func addStats(hits: Int, misses: Int)
     func stats() -> (hits: Int64, misses: Int64)

@@ -5,20 +5,30 @@ import CDiskCacheSupport
 import SystemPackage
 
 /// Coordination on a local disk: `flock` on the control file for writers, and a page of that
-/// file mapped shared for the published head and the statistics (one atomic load per read).
+/// file mapped shared for the published head and the statistics.
+///
+/// The head (segment id and end, full 64-bit words, and a checksum of both) is published
+/// under a sequence counter: the writer makes it odd, writes the words, makes it even; a
+/// reader retries while it is odd or changed under it. A reader whose counter matches the one
+/// it last saw does one atomic load. A head that fails its checksum (a flipped bit, a writer
+/// killed mid-update) is never acted on: the next lock holder settles the head from the log,
+/// as when the control file is new.
 final class LocalCoordinator: Coordinator {
     static let fileName = "control"
     private static let pageSize = 4096
-    private static let magic: UInt64 = 0x3130_4C52_5443_4344  // "DCCTRL01"
+    private static let magic: UInt64 = 0x3230_4C52_5443_4344  // "DCCTRL02"
 
     private enum Slot: Int {
-        case magic = 0, head = 1, hits = 2, misses = 3, writing = 4
+        case magic = 0, sequence = 1, segment = 2, end = 3, check = 4, hits = 5, misses = 6, writing = 7
     }
 
     let path: String
     private var fd: FileDescriptor
     private let page: UnsafeMutableRawPointer
     private(set) var isFresh = false
+    /// The last intact head read, and the sequence number it was read at.
+    private var seenSequence = UInt64.max
+    private var seenHead = LogHead(segment: 0, end: 0)
 
     init(directory: String) throws {
         path = directory + "/" + LocalCoordinator.fileName
@@ -80,7 +90,7 @@ final class LocalCoordinator: Coordinator {
         } catch {
             throw DiskCacheError.io("lock", path, error)
         }
-        isFresh = dcs_load_acquire(word(.magic)) != LocalCoordinator.magic
+        isFresh = dcs_load_acquire(word(.magic)) != LocalCoordinator.magic || readHead() == nil
     }
 
     func unlockExclusive() {
@@ -89,11 +99,48 @@ final class LocalCoordinator: Coordinator {
 
     @inline(__always)
     func publishedHead() -> LogHead {
-        LogHead(packed: dcs_load_acquire(word(.head)))
+        if dcs_load_acquire(word(.sequence)) == seenSequence { return seenHead }
+        return readHead() ?? seenHead
+    }
+
+    private static func check(_ segment: UInt64, _ end: UInt64) -> UInt64 {
+        var words = (magic.littleEndian, segment.littleEndian, end.littleEndian)
+        return UInt64(withUnsafeBytes(of: &words) { dcs_crc32c(0, $0.baseAddress!, 24) })
+    }
+
+    /// The published head, if it is intact: nil when it fails its checksum or stays odd (its
+    /// publisher died mid-update).
+    private func readHead() -> LogHead? {
+        for attempt in 0..<10_000 {
+            let sequence = dcs_load_acquire(word(.sequence))
+            if sequence & 1 != 0 {
+                if attempt >= 100 { sched_yield() }
+                continue
+            }
+            let segment = dcs_load_relaxed(word(.segment))
+            let end = dcs_load_relaxed(word(.end))
+            let check = dcs_load_relaxed(word(.check))
+            dcs_fence_acquire()
+            guard dcs_load_relaxed(word(.sequence)) == sequence else { continue }
+            guard check == LocalCoordinator.check(segment, end), let end = Int64(exactly: end) else { return nil }
+            seenSequence = sequence
+            seenHead = LogHead(segment: segment, end: end)
+            return seenHead
+        }
+        return nil
     }
 
     func publish(_ head: LogHead) {
-        dcs_store_release(word(.head), head.packed)
+        let sequence = dcs_load_relaxed(word(.sequence))
+        let odd = sequence | 1 == sequence ? sequence &+ 2 : sequence &+ 1
+        dcs_store_relaxed(word(.sequence), odd)
+        dcs_fence_release()
+        dcs_store_relaxed(word(.segment), head.segment)
+        dcs_store_relaxed(word(.end), UInt64(head.end))
+        dcs_store_relaxed(word(.check), LocalCoordinator.check(head.segment, UInt64(head.end)))
+        dcs_store_release(word(.sequence), odd &+ 1)
+        seenSequence = odd &+ 1
+        seenHead = head
         if isFresh {
             dcs_store_release(word(.magic), LocalCoordinator.magic)
             isFresh = false

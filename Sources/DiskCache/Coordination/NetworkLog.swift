@@ -32,7 +32,8 @@ import SystemPackage
 final class NetworkLog: Coordinator {
     static let markerName = "network"
     static let headerSize = 64
-    private static let magic: UInt64 = 0x3148_4354_4142_4344  // "DCBATCH1"
+    private static let magic: UInt64 = 0x4843_5441_4243_4344  // "DCBCTACH"
+    static let version: UInt32 = 2
     private static let checkpointFlag: UInt32 = 1
 
     let directory: String
@@ -43,6 +44,12 @@ final class NetworkLog: Coordinator {
 
     /// Batch number of the current generation's checkpoint (0: none yet).
     private(set) var generation: UInt64 = 0
+    /// The salt the current generation's records are bound to (`RecordPlace`): chosen by the
+    /// writer of its first non-empty batch (a checkpoint, or batch 1 onwards before the first
+    /// checkpoint) and carried in every batch header of the generation. 0: not chosen yet.
+    private(set) var salt: UInt64 = 0
+    /// The salt chosen for the claimed batch while the generation has none.
+    private var claimSalt: UInt64 = 0
     /// Checkpoints so far (the current generation's), and the one before it.
     private var checkpointCount: UInt64 = 0
     private var previousGeneration: UInt64 = 0
@@ -124,6 +131,7 @@ final class NetworkLog: Coordinator {
         closeDescriptors()
         damagedBatches.removeAll()
         generation = 0
+        salt = 0
         checkpointCount = 0
         previousGeneration = 0
         pieces.removeAll()
@@ -219,22 +227,31 @@ final class NetworkLog: Coordinator {
         last = n
         if bytes.isEmpty { return }  // abandoned claim, or a write that wrote nothing
         guard let h = NetworkLog.decodeHeader(bytes), h.number == n else {
-            // Bit rot. If the header still names this batch and its place, its records stay
-            // readable one by one (each has its own checksum; damaged ones are skipped, so
-            // reads of them are misses); otherwise they are lost. The log goes on.
+            // Bit rot. If the header still names this batch, its place and its generation's
+            // salt, its records stay readable one by one (each has its own checksum; damaged
+            // ones are skipped, so reads of them are misses); otherwise they are lost. The log
+            // goes on.
             damagedBatches.append(n)
-            if let h = NetworkLog.decodeHeader(bytes, verifying: false), h.number == n, h.flags == 0,
-               h.start == UInt64(end), h.length == UInt64(bytes.count - NetworkLog.headerSize), h.length > 0 {
+            if let h = NetworkLog.decodeHeader(bytes, verifying: false), h.number == n, h.flags == 0, h.version == NetworkLog.version,
+               h.salt == salt, h.start == UInt64(end), h.length == UInt64(bytes.count - NetworkLog.headerSize), h.length > 0 {
                 if bytes.count <= NetworkLog.keptBatchLimit { kept[n] = bytes }
                 pieces.append((end, n, Int64(h.length)))
                 end += Int64(h.length)
             }
             return
         }
+        guard h.version == NetworkLog.version else {
+            throw DiskCacheError(.unsupportedFormat, "Batch '\(path(NetworkLog.batchName(n)))' was written by format version \(h.version); this build reads version \(NetworkLog.version): open the cache with a newer diskcache-swift")
+        }
         if h.flags & NetworkLog.checkpointFlag != 0 {
-            startGeneration(n, checkpoint: h.checkpoint)
+            startGeneration(n, checkpoint: h.checkpoint, salt: h.salt)
         } else if h.start != UInt64(end) {
             throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' starts at \(h.start), the log ends at \(end)")
+        } else if h.length > 0 {
+            if salt == 0 { salt = h.salt }
+            if h.salt != salt {
+                throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' belongs to another log (its salt is not its generation's)")
+            }
         }
         if h.length > 0 {
             if bytes.count <= (h.flags & NetworkLog.checkpointFlag != 0 ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit) {
@@ -246,7 +263,8 @@ final class NetworkLog: Coordinator {
     }
 
     /// Checkpoint batch `n` (the `c`-th) starts a generation: logical offsets from 0.
-    private func startGeneration(_ n: UInt64, checkpoint c: UInt64) {
+    private func startGeneration(_ n: UInt64, checkpoint c: UInt64, salt: UInt64) {
+        self.salt = salt
         closeDescriptors()
         pieces.removeAll()
         kept.removeAll()
@@ -260,23 +278,27 @@ final class NetworkLog: Coordinator {
     struct BatchHeader {
         var number: UInt64
         var flags: UInt32
+        var version: UInt32 = NetworkLog.version
         var start: UInt64
         var length: UInt64
         var checkpoint: UInt64
+        var salt: UInt64
     }
 
-    /// Layout: 0 magic u64 | 8 number u64 | 16 flags u32 | 20 zero u32 | 24 logical start u64 |
-    /// 32 payload length u64 | 40 checkpoint count u64 | 48 zero u64 | 56 zero u32 |
-    /// 60 crc32c u32 over bytes 0..<60 and the payload.
+    /// Layout: 0 magic u64 | 8 number u64 | 16 flags u32 | 20 format version u32 |
+    /// 24 logical start u64 | 32 payload length u64 | 40 checkpoint count u64 |
+    /// 48 generation salt u64 | 56 zero u32 | 60 crc32c u32 over bytes 0..<60 and the payload.
     static func encodeHeader(_ h: BatchHeader, payloadCRC: UInt32, payloadLength: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: headerSize)
         out.withUnsafeMutableBytes { p in
             p.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt64.self)
             p.storeBytes(of: h.number.littleEndian, toByteOffset: 8, as: UInt64.self)
             p.storeBytes(of: h.flags.littleEndian, toByteOffset: 16, as: UInt32.self)
+            p.storeBytes(of: h.version.littleEndian, toByteOffset: 20, as: UInt32.self)
             p.storeBytes(of: h.start.littleEndian, toByteOffset: 24, as: UInt64.self)
             p.storeBytes(of: UInt64(payloadLength).littleEndian, toByteOffset: 32, as: UInt64.self)
             p.storeBytes(of: h.checkpoint.littleEndian, toByteOffset: 40, as: UInt64.self)
+            p.storeBytes(of: h.salt.littleEndian, toByteOffset: 48, as: UInt64.self)
             let crc = dcs_crc32c(payloadCRC, p.baseAddress!, 60)
             p.storeBytes(of: crc.littleEndian, toByteOffset: 60, as: UInt32.self)
         }
@@ -293,9 +315,11 @@ final class NetworkLog: Coordinator {
             guard !verifying || dcs_crc32c(payloadCRC, p.baseAddress!, 60) == UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 60, as: UInt32.self)) else { return nil }
             return BatchHeader(number: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
                                flags: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self)),
+                               version: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self)),
                                start: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
                                length: length,
-                               checkpoint: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt64.self)))
+                               checkpoint: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt64.self)),
+                               salt: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self)))
         }
     }
 
@@ -383,7 +407,7 @@ final class NetworkLog: Coordinator {
                 if let deadline, now >= deadline {
                     throw DiskCacheError(.timeout, "Timed out after \(timeout!) s waiting for the write claim on '\(path(NetworkLog.claimName(n)))'")
                 }
-                try Blocking.wait { usleep(pause) }
+                _ = Blocking.wait { usleep(pause) }
                 pause = min(pause * 2, 4_000)
                 continue
             }
@@ -420,7 +444,7 @@ final class NetworkLog: Coordinator {
                     throw DiskCacheError.io("claim", path(NetworkLog.claimName(n)), error)
                 }
             }
-            try Blocking.wait { usleep(pause) }
+            _ = Blocking.wait { usleep(pause) }
             pause = min(pause * 2, 4_000)
         }
     }
@@ -431,7 +455,15 @@ final class NetworkLog: Coordinator {
         try? PathOps.mkdir(path(NetworkLog.batchName(n)))
     }
 
+    /// The salt a record written under the claim is bound to.
+    var writeSalt: UInt64 {
+        if salt != 0 { return salt }
+        if claimSalt == 0 { claimSalt = SegmentHeader.newSalt() }
+        return claimSalt
+    }
+
     func unlockExclusive() {
+        claimSalt = 0
         guard let n = claimed else { return }
         claimed = nil
         // Nothing was written under the claim: publish it as empty so no one waits a lease.
@@ -445,9 +477,10 @@ final class NetworkLog: Coordinator {
     }
 
     /// Publishes the claimed batch: its payload (records starting at the current logical
-    /// end, or at 0 for a checkpoint) is streamed by `produce` into a private file, which is
-    /// then renamed into place. Returns the new logical end.
-    func commit(sync: Bool, checkpoint: Bool = false, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int64 {
+    /// end, or at 0 for a checkpoint, bound to the salt `produce` is given) is streamed by
+    /// `produce` into a private file, which is then renamed into place. Returns the new
+    /// logical end.
+    func commit(sync: Bool, checkpoint: Bool = false, _ produce: (_ salt: UInt64, _ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int64 {
         if claimed == nil {
             // A second batch in one write (compaction inside a transaction): claim the next
             // number, which only works if no one else published in between.
@@ -461,6 +494,7 @@ final class NetworkLog: Coordinator {
         }
         let n = claimed!
         let c = checkpoint ? checkpointCount + 1 : checkpointCount
+        let batchSalt = checkpoint ? SegmentHeader.newSalt() : writeSalt
         let name = NetworkLog.batchName(n)
         let (temp, fd) = try NetworkLog.createPrivate(directory: directory, for: name)
         var length = 0
@@ -469,7 +503,7 @@ final class NetworkLog: Coordinator {
         var copy: [UInt8]? = [UInt8](repeating: 0, count: NetworkLog.headerSize)
         do {
             var crc: UInt32 = 0
-            try produce { part in
+            try produce(batchSalt) { part in
                 guard part.count > 0 else { return }
                 crc = dcs_crc32c(crc, part.baseAddress!, part.count)
                 try fd.writeAll(at: Int64(NetworkLog.headerSize + length), part)
@@ -480,7 +514,7 @@ final class NetworkLog: Coordinator {
             }
             let header = NetworkLog.encodeHeader(BatchHeader(number: n, flags: checkpoint ? NetworkLog.checkpointFlag : 0,
                                                              start: checkpoint ? 0 : UInt64(end), length: UInt64(length),
-                                                             checkpoint: c), payloadCRC: crc, payloadLength: length)
+                                                             checkpoint: c, salt: batchSalt), payloadCRC: crc, payloadLength: length)
             try header.withUnsafeBytes { try fd.writeAll(at: 0, $0) }
             copy?.replaceSubrange(0..<NetworkLog.headerSize, with: header)
             if sync || checkpoint { try Blocking.wait { try fd.syncData() } }
@@ -502,9 +536,11 @@ final class NetworkLog: Coordinator {
             throw DiskCacheError.io("publish", path(name), error)
         }
         claimed = nil
+        claimSalt = 0
         last = n
-        if checkpoint { startGeneration(n, checkpoint: c) }
+        if checkpoint { startGeneration(n, checkpoint: c, salt: batchSalt) }
         if length > 0 {
+            salt = batchSalt
             if let copy { kept[n] = copy }
             pieces.append((end, n, Int64(length)))
             end += Int64(length)

@@ -25,27 +25,75 @@ enum RecordFlags {
     static let external: UInt8 = 1
 }
 
+/// How a record's value bytes are encoded (compression). Defined now so that the format
+/// need not change when compression lands: a record names its codec; when it is not `none`
+/// the value bytes are the decoded length (u64) followed by the codec's stream.
+enum ValueCodec: UInt8 {
+    case none = 0
+    case zlib = 1
+    case lz4 = 2
+    case zstd = 3
+}
+
+/// Where a record is bound: the log's random salt and the record's offset in it. Both are
+/// mixed into the checksum, so a record copied elsewhere (embedded in a value, left over from
+/// another segment, another log's record at the same offset) never verifies where it lies.
+struct RecordPlace {
+    var salt: UInt64
+    var offset: Int64
+
+    @inline(__always)
+    init(salt: UInt64, offset: Int64) {
+        self.salt = salt
+        self.offset = offset
+    }
+
+    /// The checksum's starting value: CRC32C of salt and offset (little-endian).
+    @inline(__always)
+    var seed: UInt32 {
+        var words = (salt.littleEndian, UInt64(bitPattern: offset).littleEndian)
+        return withUnsafeBytes(of: &words) { dcs_crc32c(0, $0.baseAddress!, 16) }
+    }
+}
+
+/// What a look at the bytes at some place found.
+enum RecordCheck {
+    /// An intact record of this format.
+    case record(RecordHeader)
+    /// Torn, rotten, not a record, or not a record of this place.
+    case damaged
+    /// An intact record written by a newer format (its version or kind is unknown here).
+    case newer(version: UInt8, kind: UInt8)
+}
+
 /// The fixed 64-byte header every record starts with (little-endian):
 ///
-///     0 magic u32 | 4 crc32c u32 over bytes 8..<length | 8 length u32
-///     12 kind u8 | 13 flags u8 | 14 key kind u8 | 15 value kind u8 | 16 tag kind u8 | 17..19 zero
+///     0 magic u32 | 4 crc32c u32 | 8 length u32
+///     12 version u8 | 13 kind u8 | 14 flags u8 | 15 value codec u8
+///     16 key kind u8 | 17 value kind u8 | 18 tag kind u8 | 19 authentication tag length u8
 ///     20 key length u32 | 24 tag length u32 | 28 value length u32
 ///     32 rowid i64 | 40 store time f64 | 48 expire time f64 (NaN = never) | 56 aux u64
-///     64 key bytes, tag bytes, value bytes
+///     64 key bytes, tag bytes, value bytes, authentication tag bytes
 ///
-/// A record is written once and never changed; the checksum covers everything after itself,
-/// so a torn or rotten record is recognised and never served.
+/// The checksum is CRC32C over bytes 8..<length, started from the record's place
+/// (`RecordPlace.seed`). The magic is the same in every version; a later version keeps the
+/// first 20 bytes and the checksum rule, so an older reader can tell a newer record from
+/// damage. The authentication tag (an HMAC over the record, for caches whose readers must not
+/// trust the writers) is optional: length 0 when absent.
 struct RecordHeader {
     static let size = 64
-    static let magic: UInt32 = 0x3152_4344  // "DCR1"
+    static let magic: UInt32 = 0x5243_4344  // "DCCR"
+    static let version: UInt8 = 2
     /// Keys, tags and inline values must fit the u32 length fields with room to spare.
     static let maxPartLength = 1 << 30
 
     var kind: RecordKind
     var flags: UInt8 = 0
+    var codec: ValueCodec = .none
     var keyKind: UInt8 = 0
     var valueKind: UInt8 = 0
     var tagKind: UInt8 = 0
+    var authLength: Int = 0
     var keyLength: Int = 0
     var tagLength: Int = 0
     var valueLength: Int = 0
@@ -54,35 +102,41 @@ struct RecordHeader {
     var expireTime: Double = .nan
     var aux: UInt64 = 0
 
-    var totalLength: Int { RecordHeader.size + keyLength + tagLength + valueLength }
+    var totalLength: Int { RecordHeader.size + keyLength + tagLength + valueLength + authLength }
     var keyOffset: Int { RecordHeader.size }
     var tagOffset: Int { RecordHeader.size + keyLength }
     var valueOffset: Int { RecordHeader.size + keyLength + tagLength }
+    var authOffset: Int { RecordHeader.size + keyLength + tagLength + valueLength }
     var isExternal: Bool { flags & RecordFlags.external != 0 }
 
     init(kind: RecordKind) { self.kind = kind }
 
-    /// Appends a complete record (header, parts, checksum) to `buffer`.
+    /// Appends a complete record (header, parts, checksum) to `buffer`, bound to the place it
+    /// will have: `base` is the log offset of `buffer[0]`.
     static func append(
         _ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
-        value: UnsafeRawBufferPointer, to buffer: inout [UInt8]
+        value: UnsafeRawBufferPointer, to buffer: inout [UInt8], salt: UInt64, base: Int64
     ) {
         var h = header
         h.keyLength = key.count
         h.tagLength = tag.count
         h.valueLength = value.count
+        h.authLength = 0
         let start = buffer.count
         let total = h.totalLength
+        let place = RecordPlace(salt: salt, offset: base + Int64(start))
         buffer.append(contentsOf: repeatElement(0, count: total))
         buffer.withUnsafeMutableBytes { raw in
             let p = raw.baseAddress! + start
             p.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
             p.storeBytes(of: UInt32(total).littleEndian, toByteOffset: 8, as: UInt32.self)
-            p.storeBytes(of: h.kind.rawValue, toByteOffset: 12, as: UInt8.self)
-            p.storeBytes(of: h.flags, toByteOffset: 13, as: UInt8.self)
-            p.storeBytes(of: h.keyKind, toByteOffset: 14, as: UInt8.self)
-            p.storeBytes(of: h.valueKind, toByteOffset: 15, as: UInt8.self)
-            p.storeBytes(of: h.tagKind, toByteOffset: 16, as: UInt8.self)
+            p.storeBytes(of: version, toByteOffset: 12, as: UInt8.self)
+            p.storeBytes(of: h.kind.rawValue, toByteOffset: 13, as: UInt8.self)
+            p.storeBytes(of: h.flags, toByteOffset: 14, as: UInt8.self)
+            p.storeBytes(of: h.codec.rawValue, toByteOffset: 15, as: UInt8.self)
+            p.storeBytes(of: h.keyKind, toByteOffset: 16, as: UInt8.self)
+            p.storeBytes(of: h.valueKind, toByteOffset: 17, as: UInt8.self)
+            p.storeBytes(of: h.tagKind, toByteOffset: 18, as: UInt8.self)
             p.storeBytes(of: UInt32(h.keyLength).littleEndian, toByteOffset: 20, as: UInt32.self)
             p.storeBytes(of: UInt32(h.tagLength).littleEndian, toByteOffset: 24, as: UInt32.self)
             p.storeBytes(of: UInt32(h.valueLength).littleEndian, toByteOffset: 28, as: UInt32.self)
@@ -96,9 +150,20 @@ struct RecordHeader {
             if tag.count > 0 { (p + o).copyMemory(from: tag.baseAddress!, byteCount: tag.count) }
             o += tag.count
             if value.count > 0 { (p + o).copyMemory(from: value.baseAddress!, byteCount: value.count) }
-            let crc = dcs_crc32c(0, p + 8, total - 8)
+            let crc = dcs_crc32c(place.seed, p + 8, total - 8)
             p.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
         }
+    }
+
+    /// Appends a record's parts again (compaction), bound to a new place, with fields of `h`
+    /// (expire time, aux) as given.
+    static func append(
+        _ h: RecordHeader, partsOf rec: UnsafeRawBufferPointer, to buffer: inout [UInt8], salt: UInt64, base: Int64
+    ) {
+        append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+               tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
+               value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]),
+               to: &buffer, salt: salt, base: base)
     }
 
     /// Reads the length a record claims from its first 12 bytes, or nil if the magic is wrong.
@@ -110,17 +175,31 @@ struct RecordHeader {
         return length >= size ? length : nil
     }
 
-    /// Decodes and verifies a whole record; nil if it is torn, rotten or malformed.
-    static func decode(_ p: UnsafeRawBufferPointer) -> RecordHeader? {
-        guard let length = claimedLength(p), length <= p.count else { return nil }
+    /// Decodes and verifies a whole record at `place`; nil if it is torn, rotten, malformed,
+    /// not of this place, or of a newer format.
+    @inline(__always)
+    static func decode(_ p: UnsafeRawBufferPointer, at place: RecordPlace) -> RecordHeader? {
+        if case .record(let h) = check(p, at: place) { return h }
+        return nil
+    }
+
+    /// Decodes and verifies a whole record at `place`, telling damage from a newer format.
+    static func check(_ p: UnsafeRawBufferPointer, at place: RecordPlace) -> RecordCheck {
+        guard let length = claimedLength(p), length <= p.count else { return .damaged }
         let crc = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        guard dcs_crc32c(0, p.baseAddress! + 8, length - 8) == crc else { return nil }
-        guard let kind = RecordKind(rawValue: p[12]) else { return nil }
+        guard dcs_crc32c(place.seed, p.baseAddress! + 8, length - 8) == crc else { return .damaged }
+        let version = p[12]
+        guard version == RecordHeader.version, let kind = RecordKind(rawValue: p[13]) else {
+            return version >= RecordHeader.version ? .newer(version: version, kind: p[13]) : .damaged
+        }
+        guard let codec = ValueCodec(rawValue: p[15]) else { return .newer(version: version, kind: p[13]) }
         var h = RecordHeader(kind: kind)
-        h.flags = p[13]
-        h.keyKind = p[14]
-        h.valueKind = p[15]
-        h.tagKind = p[16]
+        h.flags = p[14]
+        h.codec = codec
+        h.keyKind = p[16]
+        h.valueKind = p[17]
+        h.tagKind = p[18]
+        h.authLength = Int(p[19])
         h.keyLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
         h.tagLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)))
         h.valueLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
@@ -128,12 +207,12 @@ struct RecordHeader {
         h.storeTime = Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt64.self)))
         h.expireTime = Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self)))
         h.aux = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 56, as: UInt64.self))
-        guard h.totalLength == length else { return nil }
+        guard h.totalLength == length else { return .damaged }
         // Numeric keys are 8 bytes (the engine never writes others; readers load 8 bytes).
         if h.keyKind == ItemKind.int.rawValue || h.keyKind == ItemKind.float.rawValue {
-            guard h.keyLength == 8 else { return nil }
+            guard h.keyLength == 8 else { return .damaged }
         }
-        return h
+        return .record(h)
     }
 }
 

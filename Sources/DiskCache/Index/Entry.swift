@@ -41,4 +41,27 @@ struct Entry {
 
     /// Bytes this entry adds to `volume()`.
     var volume: Int64 { Int64(recordLength) + externalSize }
+
+    /// Where `live` lies (snapshots check its byte before loading entries).
+    static let liveOffset = MemoryLayout<Entry>.offset(of: \Entry.live)!
+
+    /// The layout field by field (name, offset, size), which snapshots record: entries are
+    /// stored as they lie in memory, and a build that lays them out otherwise must not read
+    /// them.
+    static let layoutDescription: String = {
+        func field<T>(_ name: String, _ path: PartialKeyPath<Entry>, _: T.Type) -> String {
+            "\(name)@\(MemoryLayout<Entry>.offset(of: path) ?? -1):\(MemoryLayout<T>.size)"
+        }
+        let fields = [
+            field("keyStart", \Entry.keyStart, Int.self), field("offset", \Entry.offset, Int64.self),
+            field("rowid", \Entry.rowid, Int64.self), field("storeTime", \Entry.storeTime, Double.self),
+            field("accessTime", \Entry.accessTime, Double.self), field("expireTime", \Entry.expireTime, Double.self),
+            field("externalSize", \Entry.externalSize, Int64.self), field("keyLength", \Entry.keyLength32, Int32.self),
+            field("recordLength", \Entry.recordLength, UInt32.self), field("tagHash", \Entry.tagHash, UInt32.self),
+            field("accessCount", \Entry.accessCount32, Int32.self), field("keyKind", \Entry.keyKind, UInt8.self),
+            field("valueKind", \Entry.valueKind, UInt8.self), field("flags", \Entry.flags, UInt8.self),
+            field("live", \Entry.live, Bool.self),
+        ]
+        return "Entry/\(MemoryLayout<Entry>.stride)/\(MemoryLayout<Entry>.alignment)/" + fields.joined(separator: ",")
+    }()
 }

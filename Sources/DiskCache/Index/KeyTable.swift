@@ -8,6 +8,8 @@ struct KeyTable {
     private(set) var arena = LargeArray<UInt8>()
     private var arenaGarbage = 0
     private(set) var count = 0
+    /// The hash's secret key (see `keyedHash`).
+    private(set) var hashKey = HashKey.random()
 
     @inline(__always) private var mask: Int { slots.count - 1 }
 
@@ -21,10 +23,11 @@ struct KeyTable {
         var arena: LargeArray<UInt8>
         var arenaGarbage: Int
         var count: Int
+        var hashKey: HashKey
     }
 
     var parts: Parts {
-        Parts(slots: slots, entries: entries, freeEntries: freeEntries, arena: arena, arenaGarbage: arenaGarbage, count: count)
+        Parts(slots: slots, entries: entries, freeEntries: freeEntries, arena: arena, arenaGarbage: arenaGarbage, count: count, hashKey: hashKey)
     }
 
     init(parts p: Parts) {
@@ -34,6 +37,13 @@ struct KeyTable {
         arena = p.arena
         arenaGarbage = p.arenaGarbage
         count = p.count
+        hashKey = p.hashKey
+    }
+
+    /// The hash that places an identity in this table.
+    @inline(__always)
+    func hash(_ cls: IdentityClass, _ key: UnsafeRawBufferPointer) -> UInt64 {
+        keyedHash(cls, key, key: hashKey)
     }
 
     /// The entry index holding this identity, if any.
@@ -142,8 +152,8 @@ struct KeyTable {
     func hashOf(_ index: Int) -> UInt64 {
         let e = entries[index]
         return arena.withUnsafeBytes { a in
-            let cls = IdentityClass(rawValue: a[e.keyStart])!
-            return stableHash(cls, UnsafeRawBufferPointer(rebasing: a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
+            let cls = IdentityClass(rawValue: a[e.keyStart]) ?? .blob
+            return hash(cls, UnsafeRawBufferPointer(rebasing: a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
         }
     }
 
@@ -175,7 +185,7 @@ struct KeyTable {
     func identity(of index: Int) -> (IdentityClass, [UInt8]) {
         let e = entries[index]
         return arena.withUnsafeBytes { a in
-            (IdentityClass(rawValue: a[e.keyStart])!, Array(a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
+            (IdentityClass(rawValue: a[e.keyStart]) ?? .blob, Array(a[(e.keyStart + 1)..<(e.keyStart + e.keyLength)]))
         }
     }
 

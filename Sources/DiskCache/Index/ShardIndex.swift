@@ -32,7 +32,7 @@ struct ShardIndex {
 
     @inline(__always)
     func find(_ key: KeyRef) -> Int? {
-        key.withIdentity { cls, bytes in table.find(cls, bytes, hash: stableHash(cls, bytes)) }
+        key.withIdentity { cls, bytes in table.find(cls, bytes, hash: table.hash(cls, bytes)) }
     }
 
     static func isValid(_ item: StampQueue.Item, in table: KeyTable, access: Bool) -> Bool {
@@ -78,7 +78,7 @@ struct ShardIndex {
             table[i] = e
             index = i
         } else {
-            index = key.withIdentity { cls, bytes in table.insert(cls, bytes, hash: stableHash(cls, bytes), entry: e) }
+            index = key.withIdentity { cls, bytes in table.insert(cls, bytes, hash: table.hash(cls, bytes), entry: e) }
             rowOrderNoteInsert(index, rowid: e.rowid)
             queueNoteInsert(key)
         }
@@ -191,8 +191,9 @@ struct ShardIndex {
         return out
     }
 
-    /// Every setting as a record, appended to `out` (for compaction and snapshots).
-    func encodeSettings(into out: inout [UInt8]) {
+    /// Every setting as a record, appended to `out` (for compaction and snapshots), bound to a
+    /// log with `salt` in which `out[0]` lies at `base`.
+    func encodeSettings(into out: inout [UInt8], salt: UInt64, base: Int64) {
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
             var h = RecordHeader(kind: .setting)
             let (kind, bytes) = value.encoded()
@@ -200,7 +201,7 @@ struct ShardIndex {
             h.valueKind = kind.rawValue
             let nameBytes = Array(name.utf8)
             nameBytes.withUnsafeBytes { n in
-                bytes.withUnsafeBytes { RecordHeader.append(h, key: n, tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &out) }
+                bytes.withUnsafeBytes { RecordHeader.append(h, key: n, tag: UnsafeRawBufferPointer(start: nil, count: 0), value: $0, to: &out, salt: salt, base: base) }
             }
         }
     }

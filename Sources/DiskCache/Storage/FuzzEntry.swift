@@ -8,8 +8,10 @@ import SystemPackage
 /// regression test that replays its corpus. Not API: it exists so a fuzzer can drive the
 /// record decoder and the open path without making their internals public.
 ///
-/// An input is one flags byte followed by segment bytes (see `Flags`). A seed corpus of real
-/// segments therefore needs a zero byte in front (`seed(fromSegment:)`).
+/// An input is one flags byte followed by the bytes of a segment file, header included (see
+/// `Flags`). A seed corpus of real segments therefore needs a zero byte in front
+/// (`seed(fromSegment:)`). Records are bound to the salt the header names (or, when the
+/// header is damaged, the bytes where it would be).
 @_spi(Fuzzing)
 public enum FuzzEntry {
     /// What the first byte of an input asks for.
@@ -51,7 +53,7 @@ public enum FuzzEntry {
             if flags.contains(.valueFiles) { fixValueFileChecksums(&segment) }
             fixChecksums(&segment)
         }
-        segment.withUnsafeBytes { decodeSegment($0) }
+        segment.withUnsafeBytes { decodeSegmentFile($0) }
         if flags.contains(.openDirectory) {
             openDirectory(withSegmentBytes: segment, control: control, valueFiles: flags.contains(.valueFiles))
         }
@@ -59,13 +61,29 @@ public enum FuzzEntry {
 
     // MARK: Decoder only
 
-    /// Decodes a segment held in memory the way replay does (both the strict scan of a tail
-    /// and the resynchronising scan of the whole log), applies every record to an index and
-    /// then exercises what reads the index.
-    public static func decodeSegment(_ bytes: UnsafeRawBufferPointer) {
+    /// The salt a segment file's records are bound to (see the type's comment).
+    static func salt(ofSegmentFile bytes: UnsafeRawBufferPointer) -> UInt64 {
+        if case .header(let h) = SegmentHeader.decode(bytes) { return h.salt }
+        return bytes.count >= 32 ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)) : 0
+    }
+
+    /// The records part of a segment file.
+    static func records(ofSegmentFile bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[min(bytes.count, SegmentHeader.dataStart)...])
+    }
+
+    /// Decodes a segment file held in memory the way replay does.
+    public static func decodeSegmentFile(_ bytes: UnsafeRawBufferPointer) {
+        decodeSegment(records(ofSegmentFile: bytes), salt: salt(ofSegmentFile: bytes))
+    }
+
+    /// Decodes a segment's records held in memory the way replay does (both the strict scan
+    /// of a tail and the resynchronising scan of the whole log), applies every record to an
+    /// index and then exercises what reads the index.
+    public static func decodeSegment(_ bytes: UnsafeRawBufferPointer, salt: UInt64) {
         var index = ShardIndex()
         index.bulkLoading = true
-        walk(bytes, resync: true) { h, rec, off in
+        walk(bytes, salt: salt, resync: true) { h, rec, off in
             DiskCache.apply(h, rec, off, to: &index)
             if h.isExternal {
                 _ = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]))
@@ -79,7 +97,7 @@ public enum FuzzEntry {
         _ = tailing.evictionQueue(access: false)
         _ = tailing.evictionQueue(access: true)
         tailing.trackQueue(nil)
-        walk(bytes, resync: false) { h, rec, off in
+        walk(bytes, salt: salt, resync: false) { h, rec, off in
             DiskCache.apply(h, rec, off, to: &tailing)
         }
         exercise(&tailing)
@@ -88,12 +106,12 @@ public enum FuzzEntry {
 
     /// Visits the records of an in-memory segment (`Segment.scan`'s rules: groups delivered on
     /// their commit; without `resync` the first bad record ends the walk).
-    static func walk(_ bytes: UnsafeRawBufferPointer, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) -> Void) {
+    static func walk(_ bytes: UnsafeRawBufferPointer, salt: UInt64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) -> Void) {
         var pos = 0
         var group: [(RecordHeader, Int)]? = nil
         while pos + RecordHeader.size <= bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[pos...])
-            guard let h = RecordHeader.decode(rest) else {
+            guard let h = RecordHeader.decode(rest, at: RecordPlace(salt: salt, offset: Int64(pos))) else {
                 if resync { pos += 1; continue }
                 return
             }
@@ -135,16 +153,26 @@ public enum FuzzEntry {
 
     // MARK: Checksums
 
-    /// Recomputes the checksum of every record whose claimed length fits, walking by the
-    /// claimed lengths (a byte at a time where no record starts).
+    /// Recomputes the checksums of a segment file: its header's copies, then every record
+    /// whose claimed length fits, walking by the claimed lengths (a byte at a time where no
+    /// record starts).
     public static func fixChecksums(_ segment: inout [UInt8]) {
         segment.withUnsafeMutableBytes { raw in
+            for copy in 0..<2 where raw.count >= (copy + 1) * SegmentHeader.size {
+                let p = raw.baseAddress! + copy * SegmentHeader.size
+                p.storeBytes(of: dcs_crc32c(0, p, 60).littleEndian, toByteOffset: 60, as: UInt32.self)
+            }
+        }
+        let salt = segment.withUnsafeBytes { FuzzEntry.salt(ofSegmentFile: $0) }
+        guard segment.count > SegmentHeader.dataStart else { return }
+        segment.withUnsafeMutableBytes { file in
+            let raw = UnsafeMutableRawBufferPointer(rebasing: file[SegmentHeader.dataStart...])
             var pos = 0
             while pos + RecordHeader.size <= raw.count {
                 let rest = UnsafeRawBufferPointer(rebasing: raw[pos...])
                 guard let length = RecordHeader.claimedLength(rest), length <= rest.count else { pos += 1; continue }
                 let p = raw.baseAddress! + pos
-                let crc = dcs_crc32c(0, p + 8, length - 8)
+                let crc = dcs_crc32c(RecordPlace(salt: salt, offset: Int64(pos)).seed, p + 8, length - 8)
                 p.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
                 pos += length
             }
@@ -154,13 +182,15 @@ public enum FuzzEntry {
     /// For external records, sets the recorded value-file checksum to that of the content
     /// `writeValueFiles` creates (run before `fixChecksums`).
     static func fixValueFileChecksums(_ segment: inout [UInt8]) {
-        segment.withUnsafeMutableBytes { raw in
+        guard segment.count > SegmentHeader.dataStart else { return }
+        segment.withUnsafeMutableBytes { file in
+            let raw = UnsafeMutableRawBufferPointer(rebasing: file[SegmentHeader.dataStart...])
             var pos = 0
             while pos + RecordHeader.size <= raw.count {
                 let rest = UnsafeRawBufferPointer(rebasing: raw[pos...])
                 guard let length = RecordHeader.claimedLength(rest), length <= rest.count else { pos += 1; continue }
                 let p = raw.baseAddress! + pos
-                let flags = p.load(fromByteOffset: 13, as: UInt8.self)
+                let flags = p.load(fromByteOffset: 14, as: UInt8.self)
                 let keyLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
                 let tagLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)))
                 let valueLength = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
@@ -192,16 +222,16 @@ public enum FuzzEntry {
     public static func openDirectory(withSegmentBytes segment: [UInt8], control: [UInt8]? = nil, valueFiles: Bool = false) {
         guard let dir = makeTempDirectory() else { return }
         defer { removeTree(dir) }
-        guard writeFile(dir + "/" + Segment.name(1), segment) else { return }
+        guard writeFile(dir + "/" + SegmentFile.name(1), segment) else { return }
         if let control {
             var page = [UInt8](repeating: 0, count: 4096)
-            withUnsafeBytes(of: UInt64(0x3130_4C52_5443_4344).littleEndian) { page.replaceSubrange(0..<8, with: $0) }
-            page.replaceSubrange(8..<(8 + min(control.count, 32)), with: control.prefix(32))
+            withUnsafeBytes(of: UInt64(0x3230_4C52_5443_4344).littleEndian) { page.replaceSubrange(0..<8, with: $0) }
+            page.replaceSubrange(8..<(8 + min(control.count, 40)), with: control.prefix(40))
             guard writeFile(dir + "/control", page) else { return }
         }
         if valueFiles {
-            segment.withUnsafeBytes { bytes in
-                walk(bytes, resync: true) { h, rec, _ in
+            segment.withUnsafeBytes { file in
+                walk(records(ofSegmentFile: file), salt: salt(ofSegmentFile: file), resync: true) { h, rec, _ in
                     guard h.isExternal, let ext = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])),
                           ext.size >= 0, UInt64(ext.size) <= maxValueFile, ext.name.utf8.count <= 120 else { return }
                     let path = dir + "/" + ext.name
@@ -261,7 +291,7 @@ public enum FuzzEntry {
             guard let cache = try? DiskCache(directory: dir, settings: settings) else { return }
             try? body(cache)
             cache.close()
-            let names = ((try? PathOps.listDirectory(dir)) ?? []).filter { Segment.id(fromName: $0) != nil }.sorted()
+            let names = ((try? PathOps.listDirectory(dir)) ?? []).filter { SegmentFile.id(fromName: $0) != nil }.sorted()
             if let name = names.last, let bytes = readFile(dir + "/" + name) { seeds.append(bytes) }
         }
         capture { c in

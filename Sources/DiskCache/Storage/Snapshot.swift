@@ -6,18 +6,42 @@ import SystemPackage
 
 /// A copy of the in-memory index as of a point in the log (`snapshot-<segment>.dcs`), so
 /// that opening a large cache reads a few arrays and replays only the records after that
-/// point instead of the whole log. Derived data only: written to a private name and renamed,
-/// checksummed, ignored when it does not match the log or this build's layout.
+/// point instead of the whole log. Derived data only: published atomically, checksummed,
+/// checked for structure, and used only while the log it names still holds the point it
+/// reaches.
+///
+/// Layout: a header page of little-endian u64 words (`Word`), then each table page-aligned so
+/// the file can be mapped and used in place. The entries and the key arena have room to grow
+/// (a sparse tail) so the first insertions after opening do not copy the whole table. Entries
+/// are stored as this build lays `Entry` out; the header names that layout field by field
+/// (`Entry.layoutDescription`), and a snapshot of another layout is ignored.
+///
+/// A truncated or replaced snapshot file under a process that has it mapped kills that
+/// process with SIGBUS when it touches a missing page, as for the segment (README, "Caveats").
+/// The engine never truncates a published snapshot; it replaces them by rename.
 enum Snapshot {
     static let prefix = "snapshot-"
     static let suffix = ".dcs"
-    static let magic: UInt64 = 0x3230_5041_4E53_4344  // "DCSNAP02"
-    /// Entries are stored as raw memory: a build with another layout must not read them.
-    static let layout = UInt64(MemoryLayout<Entry>.stride) | UInt64(MemoryLayout<Entry>.alignment) << 16 | 2 << 32
+    static let magic: UInt64 = 0x3330_5041_4E53_4344  // "DCSNAP03"
+    static let version: UInt64 = 2
     /// Replays longer than this are worth a snapshot (tests lower it).
     nonisolated(unsafe) static var worthWriting: Int64 = 1 << 20
-    static let headerWords = 17
     static let page = 4096
+    /// How many log bytes before the snapshot's end are checksummed into it: the log holds the
+    /// point only while those bytes (records bound to their places) are still there.
+    static let tailWindow = 4096
+
+    enum Word: Int, CaseIterable {
+        case magic, version, layout, segment, salt, end, tailCRC
+        case slots, entries, entryCapacity, free, arena, arenaCapacity, settings
+        case arenaGarbage, maxRowid, count, volume, liveRecordBytes, hashKey0, hashKey1
+        case bodyCRC, headerCRC
+    }
+
+    static var headerWords: Int { Word.allCases.count }
+
+    /// `Entry`'s layout, as a checksum of its field-by-field description.
+    static let layout = UInt64(Entry.layoutDescription.utf8.withContiguousStorageIfAvailable { dcs_crc32c(0, $0.baseAddress!, $0.count) } ?? 0)
 
     static func name(_ segment: UInt64) -> String { prefix + String(segment) + suffix }
 
@@ -26,9 +50,7 @@ enum Snapshot {
         return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
-    /// The file's layout: a header page, then each table page-aligned so the file can be
-    /// mapped and used in place. The entries and the key arena have room to grow (a sparse
-    /// tail) so the first insertions after opening do not copy the whole table.
+    /// Where each table lies in the file.
     struct Layout {
         var slots: Int, entries: Int, entryCapacity: Int, free: Int, arena: Int, arenaCapacity: Int, settings: Int
 
@@ -41,86 +63,100 @@ enum Snapshot {
         var total: Int { settingsOffset + settings }
     }
 
-    /// Writes the index as of `head`; best effort (a failure only costs a longer open).
-    static func write(directory: String, index: ShardIndex, head: LogHead) {
+    /// CRC32C of the log bytes in the window before `end` (0 for an empty log).
+    static func tailChecksum(_ log: SegmentFile, end: Int64) -> UInt32? {
+        let start = max(0, end - Int64(tailWindow))
+        var bytes = [UInt8](repeating: 0, count: Int(end - start))
+        guard !bytes.isEmpty else { return 0 }
+        guard let n = try? bytes.withUnsafeMutableBytes({ try log.read(at: start, into: $0) }), n == bytes.count else { return nil }
+        return bytes.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress!, $0.count) }
+    }
+
+    /// Writes the index as of `end` of `log`; best effort (a failure only costs a longer
+    /// open). Returns whether it was written.
+    @discardableResult
+    static func write(directory: String, index: ShardIndex, log: SegmentFile, end: Int64) -> Bool {
+        guard let tail = tailChecksum(log, end: end) else { return false }
         let parts = index.table.parts
         var settingRecords: [UInt8] = []
-        index.encodeSettings(into: &settingRecords)
+        index.encodeSettings(into: &settingRecords, salt: log.salt, base: 0)
         let layout = Layout(slots: parts.slots.count, entries: parts.entries.count,
                             entryCapacity: parts.entries.count + max(4096, parts.entries.count / 4),
                             free: parts.freeEntries.count, arena: parts.arena.count,
                             arenaCapacity: parts.arena.count + max(65536, parts.arena.count / 4),
                             settings: settingRecords.count)
-        let path = directory + "/" + name(head.segment)
-        let temp = path + ".\(getpid()).tmp"
-        guard let fd = try? FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead]) else { return }
-        var ok = true
-        var crc: UInt32 = 0
-        func put(_ b: UnsafeRawBufferPointer, at offset: Int) {
-            guard ok, b.count > 0 else { return }
-            crc = dcs_crc32c(crc, b.baseAddress!, b.count)
-            do { try fd.writeAll(at: Int64(offset), b) } catch { ok = false }
+        var header = [UInt64](repeating: 0, count: headerWords)
+        func set(_ w: Word, _ v: UInt64) { header[w.rawValue] = v }
+        set(.magic, magic); set(.version, version); set(.layout, self.layout)
+        set(.segment, log.id); set(.salt, log.salt); set(.end, UInt64(end)); set(.tailCRC, UInt64(tail))
+        set(.slots, UInt64(layout.slots)); set(.entries, UInt64(layout.entries)); set(.entryCapacity, UInt64(layout.entryCapacity))
+        set(.free, UInt64(layout.free)); set(.arena, UInt64(layout.arena)); set(.arenaCapacity, UInt64(layout.arenaCapacity))
+        set(.settings, UInt64(layout.settings)); set(.arenaGarbage, UInt64(parts.arenaGarbage))
+        set(.maxRowid, UInt64(bitPattern: index.maxRowid)); set(.count, UInt64(parts.count))
+        set(.volume, UInt64(bitPattern: index.volume)); set(.liveRecordBytes, UInt64(bitPattern: index.liveRecordBytes))
+        set(.hashKey0, parts.hashKey.k0); set(.hashKey1, parts.hashKey.k1)
+        do {
+            try AtomicFile.publish(directory + "/" + name(log.id), sync: false) { fd in
+                var crc: UInt32 = 0
+                func put(_ b: UnsafeRawBufferPointer, at offset: Int) throws {
+                    guard b.count > 0 else { return }
+                    crc = dcs_crc32c(crc, b.baseAddress!, b.count)
+                    try fd.writeAll(at: Int64(offset), b)
+                }
+                try parts.slots.withUnsafeBytes { try put($0, at: layout.slotsOffset) }
+                try parts.entries.withUnsafeBytes { try put($0, at: layout.entriesOffset) }
+                try parts.arena.withUnsafeBytes { try put($0, at: layout.arenaOffset) }
+                try parts.freeEntries.withUnsafeBytes { try put($0, at: layout.freeOffset) }
+                try settingRecords.withUnsafeBytes { try put($0, at: layout.settingsOffset) }
+                header[Word.bodyCRC.rawValue] = UInt64(crc)
+                header[Word.headerCRC.rawValue] = UInt64(header.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress!, Word.headerCRC.rawValue * 8) })
+                try header.withUnsafeBytes { try fd.writeAll(at: 0, $0) }
+                _ = try fd.resize(to: Int64(layout.total))
+            }
+            return true
+        } catch {
+            return false
         }
-        parts.slots.withUnsafeBytes { put($0, at: layout.slotsOffset) }
-        parts.entries.withUnsafeBytes { put($0, at: layout.entriesOffset) }
-        parts.arena.withUnsafeBytes { put($0, at: layout.arenaOffset) }
-        parts.freeEntries.withUnsafeBytes { put($0, at: layout.freeOffset) }
-        settingRecords.withUnsafeBytes { put($0, at: layout.settingsOffset) }
-        var header: [UInt64] = [
-            magic, self.layout, head.segment, UInt64(head.end),
-            UInt64(layout.slots), UInt64(layout.entries), UInt64(layout.entryCapacity), UInt64(layout.free),
-            UInt64(layout.arena), UInt64(layout.arenaCapacity), UInt64(layout.settings), UInt64(parts.arenaGarbage),
-            UInt64(bitPattern: index.maxRowid), UInt64(parts.count), UInt64(bitPattern: index.volume), UInt64(bitPattern: index.liveRecordBytes), 0,
-        ]
-        header.withUnsafeBytes { crc = dcs_crc32c(crc, $0.baseAddress!, 16 * 8) }
-        header[16] = UInt64(crc)
-        header.withUnsafeBytes { b in
-            do { try fd.writeAll(at: 0, b) } catch { ok = false }
-        }
-        if ok { ok = (try? fd.resize(to: Int64(layout.total))) != nil }
-        try? fd.close()
-        if ok, (try? PathOps.rename(temp, path)) != nil { return }
-        try? PathOps.unlink(temp)
     }
 
-    /// The index as of the snapshot's end, if a valid snapshot of `segment` covers no more
-    /// than `end` bytes of it. The tables stay in the file's (private) mapping: opening costs
-    /// the checksum pass, not a copy.
-    static func read(directory: String, segment: UInt64, upTo end: Int64) -> (ShardIndex, Int64)? {
-        let path = directory + "/" + name(segment)
+    /// The index as of the snapshot's end, if a valid snapshot of `log` covers no more than
+    /// `end` bytes of it and the log still holds what it covers. The tables stay in the file's
+    /// (private) mapping: opening costs the checksum and structure pass, not a copy.
+    ///
+    /// - Throws: `.unsupportedFormat` for an intact snapshot of a newer format.
+    static func read(directory: String, log: SegmentFile, upTo end: Int64) throws -> (ShardIndex, Int64)? {
+        let path = directory + "/" + name(log.id)
         guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return nil }
         defer { try? fd.close() }
         var header = [UInt64](repeating: 0, count: headerWords)
-        guard (try? header.withUnsafeMutableBytes({ try fd.readAll(at: 0, $0) })) == headerWords * 8,
-              header[0] == magic, header[1] == layout, header[2] == segment, Int64(header[3]) <= end,
-              header[4...10].allSatisfy({ $0 < 1 << 40 }) else { return nil }
-        let layout = Layout(slots: Int(header[4]), entries: Int(header[5]), entryCapacity: Int(header[6]), free: Int(header[7]),
-                            arena: Int(header[8]), arenaCapacity: Int(header[9]), settings: Int(header[10]))
-        guard layout.slots.nonzeroBitCount == 1, layout.entries <= layout.entryCapacity, layout.arena <= layout.arenaCapacity,
+        guard (try? header.withUnsafeMutableBytes({ try fd.readAll(at: 0, $0) })) == headerWords * 8 else { return nil }
+        func get(_ w: Word) -> UInt64 { UInt64(littleEndian: header[w.rawValue]) }
+        // The header's own checksum first: nothing in it is used before it verifies.
+        guard get(.magic) == magic,
+              get(.headerCRC) == UInt64(header.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress!, Word.headerCRC.rawValue * 8) })
+        else { return nil }
+        guard get(.version) == version else {
+            throw DiskCacheError(.unsupportedFormat, "Snapshot '\(path)' was written by format version \(get(.version)); this build reads version \(version): open the cache with a newer diskcache-swift")
+        }
+        // Of another build's entry layout, another log, or past what is published: unusable.
+        let limit = UInt64(1) << 40
+        guard get(.layout) == layout, get(.segment) == log.id, get(.salt) == log.salt,
+              get(.end) <= UInt64(end), [Word.slots, .entries, .entryCapacity, .free, .arena, .arenaCapacity, .settings, .count, .arenaGarbage]
+                .allSatisfy({ get($0) < limit })
+        else { return nil }
+        let snapshotEnd = Int64(get(.end))
+        // The log must still hold the point: after it lost its tail and grew back, other
+        // records (bound to their places) lie there.
+        guard let tail = tailChecksum(log, end: snapshotEnd), UInt64(tail) == get(.tailCRC) else { return nil }
+        let layout = Layout(slots: Int(get(.slots)), entries: Int(get(.entries)), entryCapacity: Int(get(.entryCapacity)), free: Int(get(.free)),
+                            arena: Int(get(.arena)), arenaCapacity: Int(get(.arenaCapacity)), settings: Int(get(.settings)))
+        let count = Int(get(.count))
+        guard layout.slots.nonzeroBitCount == 1, count < layout.slots, count <= layout.entries,
+              layout.entries <= layout.entryCapacity, layout.arena <= layout.arenaCapacity,
+              layout.entryCapacity < Int(limit), Int(get(.arenaGarbage)) <= layout.arena,
               let size = try? fd.fileSize(), size == Int64(layout.total),
               let mapping = FileMapping(fd, length: layout.total) else { return nil }
-        var crc: UInt32 = 0
-        // In windows, each let go of once summed (none is written yet), so neither the
-        // pass nor the rest of the process's life holds more than lookups touch; pages come
-        // back from the page cache on use.
-        func sum(_ offset: Int, _ bytes: Int) {
-            var at = offset
-            let end = offset + bytes
-            while at < end {
-                let n = min(end - at, 8 << 20)
-                crc = dcs_crc32c(crc, mapping.base + at, n)
-                let pageStart = at / page * page
-                _ = madvise(mapping.base + pageStart, (at + n) / page * page - pageStart, MADV_DONTNEED)
-                at += n
-            }
-        }
-        sum(layout.slotsOffset, layout.slots * 8)
-        sum(layout.entriesOffset, layout.entries * MemoryLayout<Entry>.stride)
-        sum(layout.arenaOffset, layout.arena)
-        sum(layout.freeOffset, layout.free * 4)
-        sum(layout.settingsOffset, layout.settings)
-        header.withUnsafeBytes { crc = dcs_crc32c(crc, $0.baseAddress!, 16 * 8) }
-        guard UInt64(crc) == header[16] else { return nil }
+        guard let checked = checkBody(mapping, layout, count: count, end: snapshotEnd), checked == UInt32(truncatingIfNeeded: get(.bodyCRC)) else { return nil }
         let free = [Int32](UnsafeBufferPointer(start: (mapping.base + layout.freeOffset).assumingMemoryBound(to: Int32.self), count: layout.free))
         var index = ShardIndex()
         index.table = KeyTable(parts: .init(
@@ -128,19 +164,90 @@ enum Snapshot {
             entries: LargeArray(mapping: mapping, offset: layout.entriesOffset, count: layout.entries, capacity: layout.entryCapacity),
             freeEntries: free,
             arena: LargeArray(mapping: mapping, offset: layout.arenaOffset, count: layout.arena, capacity: layout.arenaCapacity),
-            arenaGarbage: Int(header[11]), count: Int(header[13])))
-        index.maxRowid = Int64(bitPattern: header[12])
+            arenaGarbage: Int(get(.arenaGarbage)), count: count,
+            hashKey: HashKey(k0: get(.hashKey0), k1: get(.hashKey1))))
+        index.maxRowid = Int64(bitPattern: get(.maxRowid))
         index.expiryBuilt = false
         let settings = UnsafeRawBufferPointer(start: mapping.base + layout.settingsOffset, count: layout.settings)
         var pos = 0
-        while pos < settings.count, let h = RecordHeader.decode(UnsafeRawBufferPointer(rebasing: settings[pos...])) {
+        while pos < settings.count, let h = RecordHeader.decode(UnsafeRawBufferPointer(rebasing: settings[pos...]), at: RecordPlace(salt: log.salt, offset: Int64(pos))) {
             DiskCache.apply(h, UnsafeRawBufferPointer(rebasing: settings[pos..<(pos + h.totalLength)]), 0, to: &index)
             pos += h.totalLength
         }
+        guard pos == settings.count else { return nil }
         // After the settings (applying them counts their records): the totals as written.
-        index.volume = Int64(bitPattern: header[14])
-        index.liveRecordBytes = Int64(bitPattern: header[15])
-        return (index, Int64(header[3]))
+        index.volume = Int64(bitPattern: get(.volume))
+        index.liveRecordBytes = Int64(bitPattern: get(.liveRecordBytes))
+        return (index, snapshotEnd)
+    }
+
+    /// The checksum of the tables, checking their structure on the way (nil if it is broken):
+    /// every used slot names a distinct live entry, as many as `count`; every live entry's key
+    /// lies in the arena and its record in the log before `end`; every free entry is free.
+    /// In windows, each let go of once summed and checked, so neither the pass nor the rest of
+    /// the process's life holds more than lookups touch; pages come back from the page cache
+    /// on use.
+    private static func checkBody(_ mapping: FileMapping, _ layout: Layout, count: Int, end: Int64) -> UInt32? {
+        var crc: UInt32 = 0
+        func windows(_ offset: Int, _ bytes: Int, stride: Int, _ check: (UnsafeRawPointer, Int) -> Bool) -> Bool {
+            let step = max(stride, (8 << 20) / stride * stride)
+            var at = offset
+            let stop = offset + bytes
+            while at < stop {
+                let n = min(stop - at, step)
+                crc = dcs_crc32c(crc, mapping.base + at, n)
+                guard check(mapping.base + at, n / stride) else { return false }
+                let pageStart = at / page * page
+                _ = madvise(mapping.base + pageStart, (at + n) / page * page - pageStart, MADV_DONTNEED)
+                at += n
+            }
+            return true
+        }
+        var referenced = [UInt64](repeating: 0, count: (layout.entries + 63) / 64)
+        var used = 0
+        let slotsOK = windows(layout.slotsOffset, layout.slots * 8, stride: 8) { p, n in
+            for i in 0..<n {
+                let slot = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+                if slot == 0 { continue }
+                let e = Int(slot & 0xFFFF_FFFF) - 1
+                guard e >= 0, e < layout.entries, referenced[e / 64] & (1 << (e % 64)) == 0 else { return false }
+                referenced[e / 64] |= 1 << (e % 64)
+                used += 1
+            }
+            return true
+        }
+        guard slotsOK, used == count else { return nil }
+        var live = 0
+        var entryIndex = 0
+        let stride = MemoryLayout<Entry>.stride
+        let entriesOK = windows(layout.entriesOffset, layout.entries * stride, stride: stride) { p, n in
+            for i in 0..<n {
+                // The flag's byte first: only 0 or 1 may be loaded as a Bool.
+                let flag = p.load(fromByteOffset: i * stride + Entry.liveOffset, as: UInt8.self)
+                let isReferenced = referenced[entryIndex / 64] & (1 << (entryIndex % 64)) != 0
+                entryIndex += 1
+                guard flag <= 1, (flag == 1) == isReferenced else { return false }
+                if flag == 0 { continue }
+                let e = p.loadUnaligned(fromByteOffset: i * stride, as: Entry.self)
+                live += 1
+                guard e.keyLength >= 1, e.keyStart >= 0, e.keyStart <= layout.arena - e.keyLength,
+                      e.recordLength >= RecordHeader.size, e.offset >= 0, e.offset <= end - Int64(e.recordLength),
+                      e.externalSize >= 0, e.externalSize <= ExternalValue.maxSize else { return false }
+            }
+            return true
+        }
+        guard entriesOK, live == count else { return nil }
+        guard windows(layout.arenaOffset, layout.arena, stride: 1, { _, _ in true }) else { return nil }
+        let freeOK = windows(layout.freeOffset, layout.free * 4, stride: 4) { p, n in
+            for i in 0..<n {
+                let f = Int(Int32(littleEndian: p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
+                guard f >= 0, f < layout.entries, referenced[f / 64] & (1 << (f % 64)) == 0 else { return false }
+            }
+            return true
+        }
+        guard freeOK else { return nil }
+        if layout.settings > 0 { crc = dcs_crc32c(crc, mapping.base + layout.settingsOffset, layout.settings) }
+        return crc
     }
 
     /// Removes snapshots of segments other than `keep`.
