@@ -66,6 +66,7 @@ public final class DiskCache: @unchecked Sendable {
     var removeOnRollback: [String] = []
     var pendingHits = 0
     var pendingMisses = 0
+    var compactionBackoff = CompactionBackoff()
 
     /// How long a write waits for another process's lock before throwing `.timeout`
     /// (nil: no limit).
@@ -527,12 +528,15 @@ public final class DiskCache: @unchecked Sendable {
             // Network mode compacts in a write of its own (a claim publishes one batch).
             let batches = net.batchesSinceCheckpoint
             let end = applied.end
-            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end) {
+            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end),
+               compactionBackoff.allows(applied) {
                 compactingNetwork = true
                 defer { compactingNetwork = false }
-                // The write that triggered this is committed; a failed compaction is retried
-                // after a later write.
-                try? compact()
+                // The write that triggered this is committed: a failure is only reported (see
+                // `compactIfWorthIt`).
+                do { try compact() } catch {
+                    compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
+                }
             }
         }
     }
@@ -658,7 +662,7 @@ public final class DiskCache: @unchecked Sendable {
         applied = head
         pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
         removeGarbageFiles()
-        try compactIfWorthIt()
+        compactIfWorthIt()
     }
 
     /// Undoes the running write: its records were never published; the index is rebuilt from
