@@ -49,4 +49,44 @@ import CDiskCacheSupport
         #expect(try c.check().isEmpty)
         #expect(try c.get("ctr")?.int == 5)
     }
+
+    /// adv-r04: a fork while another thread is inside a transaction. The child must read the
+    /// published state; it used to keep the parent's uncommitted index entries, pointing into
+    /// a pending buffer it had dropped (a miss, or SIGSEGV after a large transaction).
+    @Test func forkDuringAnotherThreadsTransactionStartsFromThePublishedState() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir)
+        try c.set("k", text: "committed")
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            defer { done.signal() }
+            try? c.transact {
+                let pad = [UInt8](repeating: 0x70, count: 1 << 20)
+                for i in 0..<4 {
+                    try StoredKey.text("pad\(i)").withRef { k in
+                        try pad.withUnsafeBytes { try c.set(k, kind: .blob, value: $0, storage: .inline) }
+                    }
+                }
+                try c.set("k", text: "uncommitted")
+                inside.signal()
+                release.wait()
+            }
+        }
+        writer.start()
+        inside.wait()
+        let pid = fork()
+        if pid == 0 {
+            var ok = false
+            do { ok = try c.get("k")?.text == "committed" && c.get("pad3") == nil } catch {}
+            _exit(ok ? 0 : 1)
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        release.signal()
+        #expect(status == 0, "child status \(status) (0x100: wrong value; a signal number: crashed)")
+        done.wait()
+        #expect(try c.get("pad3")?.value.count == 1 << 20)
+        #expect(try c.get("k")?.text == "uncommitted")
+    }
 }

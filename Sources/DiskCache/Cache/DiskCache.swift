@@ -389,16 +389,49 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     private func afterFork(_ generation: UInt64) throws {
+        // A parent thread inside a write (a transaction, or a commit waiting for fsync) left
+        // its records pending and applied to the index: entries that point into a buffer
+        // the child must not commit. The child starts from the published state instead. If
+        // the mutex was held at the fork, the index may even be mid-update: it is abandoned
+        // (leaked: freeing a half-updated table is not safe), not cleaned up.
+        let interrupted = !mutex.tryLock()
+        if !interrupted { mutex.unlock() }
+        let midWrite = interrupted || !pending.isEmpty || transactionDepth > 0 || holdsExclusive
+        if interrupted {
+            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending))
+            index = ShardIndex()
+        }
         mutex = RecursiveMutex()
         forkGeneration = generation
         holdsExclusive = false
         transactionDepth = 0
-        pending.removeAll()
+        pending = []
         removeAfterCommit.removeAll()
         removeOnRollback.removeAll()
         pendingHits = 0
         pendingMisses = 0
-        try coordinator?.reopenAfterFork()
+        compactingNetwork = false
+        guard let coordinator else { return }
+        do {
+            try coordinator.reopenAfterFork()
+            if midWrite { try reload(coordinator.publishedHead()) }
+        } catch {
+            // The next operation opens afresh.
+            closeFiles()
+            throw error
+        }
+    }
+
+    /// What a fork interrupted mid-update, kept alive forever (see `afterFork`).
+    private final class Abandoned {
+        let mutex: RecursiveMutex
+        let index: ShardIndex
+        let pending: [UInt8]
+        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8]) {
+            self.mutex = mutex
+            self.index = index
+            self.pending = pending
+        }
     }
 
     /// Runs a read: index brought up to date with the published head first.
