@@ -11,6 +11,8 @@ public struct CheckFinding: Sendable, CustomStringConvertible {
         case emptyDirectory
         /// The index and a fresh replay of the log disagree.
         case countMismatch
+        /// The last automatic compaction failed (the writes that triggered it committed).
+        case compactionFailed
     }
     public var kind: Kind
     public var message: String
@@ -111,9 +113,13 @@ extension DiskCache {
             }
             _ = walk("")
 
-            if fix && (!scan.damaged.isEmpty || !damagedBatches.isEmpty || replayed.count != index.count) {
+            if let failure = compactionBackoff.failure {
+                findings.append(CheckFinding(kind: .compactionFailed, message: "The last automatic compaction failed: \(failure.message)", path: directory, fixed: fix))
+            }
+            if fix && (!scan.damaged.isEmpty || !damagedBatches.isEmpty || replayed.count != index.count || compactionBackoff.failure != nil) {
                 try commitPending()
                 try compactLocked()
+                compactionBackoff.succeeded()
             }
             return findings
         }

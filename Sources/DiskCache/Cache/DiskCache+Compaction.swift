@@ -1,11 +1,27 @@
 import SystemPackage
 
 extension DiskCache {
-    /// Compacts when more than half of a log larger than 4 MiB is dead records.
-    func compactIfWorthIt() throws {
+    /// Compacts when more than half of a log larger than 4 MiB is dead records. Called after
+    /// a write committed, so it never throws: the write took effect and an error would tell
+    /// the caller it had not (an `incr` retried, a `pop`ped value lost). A failure is kept
+    /// for `check()` and `compactionFailure`, and the next attempt waits for the log to grow.
+    func compactIfWorthIt() {
         let end = applied.end
         guard end > 4 << 20, (end - index.liveRecordBytes) * 2 > end else { return }
-        try compactLocked()
+        guard compactionBackoff.allows(applied) else { return }
+        do {
+            try compactLocked()
+            compactionBackoff.succeeded()
+        } catch {
+            compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
+        }
+    }
+
+    /// Why the last automatic compaction failed, if it did and none has succeeded since.
+    /// The writes that triggered it were committed all the same.
+    public var compactionFailure: DiskCacheError? {
+        mutex.lock(); defer { mutex.unlock() }
+        return compactionBackoff.failure
     }
 
     /// Rewrites the live records into a new segment, in log order, and switches every process
@@ -14,6 +30,7 @@ extension DiskCache {
         try withWriting {
             try commitPending()
             try compactLocked()
+            compactionBackoff.succeeded()
         }
     }
 
@@ -121,5 +138,29 @@ extension DiskCache {
         }
         try flush()
         return result
+    }
+}
+
+/// When an automatic compaction that failed is tried again. Retrying after every write would
+/// rewrite the whole live set per write while the cause (typically a full disk) lasts; waiting
+/// until the log has grown by half again keeps the retries' cost proportional to what was
+/// written (each attempt writes at most the live records, under half of the log).
+struct CompactionBackoff {
+    private(set) var failure: DiskCacheError?
+    private var failedAt = LogHead(segment: 0, end: 0)
+
+    func allows(_ head: LogHead) -> Bool {
+        guard failure != nil else { return true }
+        // Another process compacted meanwhile: a fresh start.
+        return head.segment != failedAt.segment || head.end >= failedAt.end + failedAt.end / 2
+    }
+
+    mutating func failed(_ error: DiskCacheError, at head: LogHead) {
+        failure = error
+        failedAt = head
+    }
+
+    mutating func succeeded() {
+        failure = nil
     }
 }

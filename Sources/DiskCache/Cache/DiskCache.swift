@@ -61,6 +61,7 @@ public final class DiskCache: @unchecked Sendable {
     var removeOnRollback: [String] = []
     var pendingHits = 0
     var pendingMisses = 0
+    var compactionBackoff = CompactionBackoff()
 
     /// How long a write waits for another process's lock before throwing `.timeout`
     /// (nil: no limit).
@@ -370,16 +371,49 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     private func afterFork(_ generation: UInt64) throws {
+        // A parent thread inside a write (a transaction, or a commit waiting for fsync) left
+        // its records pending and applied to the index: entries that point into a buffer
+        // the child must not commit. The child starts from the published state instead. If
+        // the mutex was held at the fork, the index may even be mid-update: it is abandoned
+        // (leaked: freeing a half-updated table is not safe), not cleaned up.
+        let interrupted = !mutex.tryLock()
+        if !interrupted { mutex.unlock() }
+        let midWrite = interrupted || !pending.isEmpty || transactionDepth > 0 || holdsExclusive
+        if interrupted {
+            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending))
+            index = ShardIndex()
+        }
         mutex = RecursiveMutex()
         forkGeneration = generation
         holdsExclusive = false
         transactionDepth = 0
-        pending.removeAll()
+        pending = []
         removeAfterCommit.removeAll()
         removeOnRollback.removeAll()
         pendingHits = 0
         pendingMisses = 0
-        try coordinator?.reopenAfterFork()
+        compactingNetwork = false
+        guard let coordinator else { return }
+        do {
+            try coordinator.reopenAfterFork()
+            if midWrite { try reload(coordinator.publishedHead()) }
+        } catch {
+            // The next operation opens afresh.
+            closeFiles()
+            throw error
+        }
+    }
+
+    /// What a fork interrupted mid-update, kept alive forever (see `afterFork`).
+    private final class Abandoned {
+        let mutex: RecursiveMutex
+        let index: ShardIndex
+        let pending: [UInt8]
+        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8]) {
+            self.mutex = mutex
+            self.index = index
+            self.pending = pending
+        }
     }
 
     /// Runs a read: index brought up to date with the published head first.
@@ -509,12 +543,15 @@ public final class DiskCache: @unchecked Sendable {
             // Network mode compacts in a write of its own (a claim publishes one batch).
             let batches = net.batchesSinceCheckpoint
             let end = applied.end
-            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end) {
+            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end),
+               compactionBackoff.allows(applied) {
                 compactingNetwork = true
                 defer { compactingNetwork = false }
-                // The write that triggered this is committed; a failed compaction is retried
-                // after a later write.
-                try? compact()
+                // The write that triggered this is committed: a failure is only reported (see
+                // `compactIfWorthIt`).
+                do { try compact() } catch {
+                    compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
+                }
             }
         }
     }
@@ -640,7 +677,7 @@ public final class DiskCache: @unchecked Sendable {
         applied = head
         pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
         removeGarbageFiles()
-        try compactIfWorthIt()
+        compactIfWorthIt()
     }
 
     /// Undoes the running write: its records were never published; the index is rebuilt from

@@ -27,6 +27,8 @@ final class RecursiveMutex: @unchecked Sendable {
         if pthread_mutex_trylock(m) == 0 { return }
         _ = Blocking.wait { pthread_mutex_lock(m) }
     }
+    /// Locks if no other thread holds the mutex.
+    @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(m) == 0 }
     @inline(__always) func unlock() { pthread_mutex_unlock(m) }
 }
 

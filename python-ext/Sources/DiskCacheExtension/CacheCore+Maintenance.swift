@@ -175,7 +175,7 @@ let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
 }
 
 let sigCheck = Signature("_check", ["fix", "retry"], required: 1)
-/// [(kind, message)], kind one of 'damaged', 'file', 'unknown', 'empty', 'count'.
+/// [(kind, message)], kind one of 'damaged', 'file', 'unknown', 'empty', 'count', 'compaction'.
 let coreCheck: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigCheck.parse(args, nargs, kw)
@@ -190,6 +190,7 @@ let coreCheck: FastCallFunction = { slf, args, nargs, kw in
             case .unknownFile: kind = "unknown"
             case .emptyDirectory: kind = "empty"
             case .countMismatch: kind = "count"
+            case .compactionFailed: kind = "compaction"
             }
             let k = pyString(kind), m = pyString(f.message)
             defer { dcs_xdecref(k); dcs_xdecref(m) }
