@@ -14,9 +14,9 @@ import CDiskCacheSupport
         let c = try DiskCache(directory: dir)
         try c.set("ctr", int: 0)
         try c.set("popme", text: "precious")
-        // The new segment's temporary name is taken by a directory: compaction fails (EISDIR)
-        // as it would on a full disk, after the write that triggered it was published.
-        let blocker = dir + "/" + Segment.name(2) + ".tmp"
+        // The new segment's name is taken by a directory: compaction fails (EISDIR) as it
+        // would on a full disk, after the write that triggered it was published.
+        let blocker = dir + "/" + SegmentFile.name(2)
         #expect(mkdir(blocker, 0o755) == 0)
         let value = [UInt8](repeating: 7, count: 20_000)
         var i = 0
