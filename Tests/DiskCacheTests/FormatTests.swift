@@ -7,16 +7,6 @@ import Testing
 /// that name the log they index. Each test here failed with format v1 (the repros of issue 9
 /// in ../shared/repros show the same defects from Python).
 @Suite(.serialized) struct FormatTests {
-    func files(_ dir: String) throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir).sorted() }
-
-    func read(_ path: String) throws -> [UInt8] { try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) }
-
-    func write(_ path: String, _ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
-
-    func removeSnapshots(_ dir: String) throws {
-        for name in try files(dir) where name.hasPrefix("snapshot-") { try FileManager.default.removeItem(atPath: dir + "/" + name) }
-    }
-
     /// rev-r3: the head packed the segment id into 24 bits, so a cache whose segment id reached
     /// 2^24 (one per compaction) could not open. Ids and offsets are full 64-bit words now.
     @Test func segmentIDsBeyond2To40Open() throws {
@@ -102,120 +92,10 @@ import Testing
     /// adv-r05: one flipped bit in a snapshot's header crashed every later open (a size field
     /// multiplied before the checksum was looked at). Every byte of the header, one bit each:
     /// the snapshot is ignored (or, where the bit is in an unused word, still fine) and the
-    /// cache opens with everything.
-    @Test func aFlippedBitInASnapshotHeaderIsIgnored() throws {
-        let dir = makeTempDirectory()
-        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
-        Snapshot.worthWriting = 0
-        do {
-            let c = try DiskCache(directory: dir)
-            for i in 0..<200 { try c.set(.int(Int64(i)), int: Int64(i)) }
-        }
-        Snapshot.worthWriting = 1 << 40
-        let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
-        let original = try read(dir + "/" + name)
-        for byte in 0..<(Snapshot.headerWords * 8) {
-            var snap = original
-            snap[byte] ^= UInt8(1 << (byte % 8))
-            try write(dir + "/" + name, snap)
-            let c = try DiskCache(directory: dir)
-            #expect(c.snapshotEnd == 0, "byte \(byte) was not noticed")
-            #expect(try c.count() == 200)
-            #expect(try c.get(.int(199))?.int == 199)
-        }
-    }
-
     /// A snapshot whose checksums are right but whose tables point out of bounds (a buggy or
-    /// hostile writer) is refused by the structure check instead of being used.
-    @Test func aSnapshotWithOutOfBoundsTablesIsRefused() throws {
-        let dir = makeTempDirectory()
-        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
-        Snapshot.worthWriting = 0
-        do {
-            let c = try DiskCache(directory: dir)
-            for i in 0..<50 { try c.set(.int(Int64(i)), int: Int64(i)) }
-        }
-        Snapshot.worthWriting = 1 << 40
-        let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
-        var snap = try read(dir + "/" + name)
-        func word(_ w: Snapshot.Word) -> Int { Int(snap.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: w.rawValue * 8, as: UInt64.self) }) }
-        let layout = Snapshot.Layout(slots: word(.slots), entries: word(.entries), entryCapacity: word(.entryCapacity), free: word(.free),
-                                     arena: word(.arena), arenaCapacity: word(.arenaCapacity), settings: word(.settings))
-        // The first live entry's key start: far past the arena.
-        let entry = layout.entriesOffset
-        snap.withUnsafeMutableBytes { $0.storeBytes(of: Int(1 << 40), toByteOffset: entry + MemoryLayout<Entry>.offset(of: \Entry.keyStart)!, as: Int.self) }
-        // Checksums recomputed as the writer would.
-        var crc: UInt32 = 0
-        for (offset, count) in [(layout.slotsOffset, layout.slots * 8), (layout.entriesOffset, layout.entries * MemoryLayout<Entry>.stride),
-                                (layout.arenaOffset, layout.arena), (layout.freeOffset, layout.free * 4), (layout.settingsOffset, layout.settings)] where count > 0 {
-            crc = snap.withUnsafeBytes { dcs_crc32c(crc, $0.baseAddress! + offset, count) }
-        }
-        snap.withUnsafeMutableBytes { p in
-            p.storeBytes(of: UInt64(crc), toByteOffset: Snapshot.Word.bodyCRC.rawValue * 8, as: UInt64.self)
-            let h = UInt64(dcs_crc32c(0, p.baseAddress!, Snapshot.Word.headerCRC.rawValue * 8))
-            p.storeBytes(of: h, toByteOffset: Snapshot.Word.headerCRC.rawValue * 8, as: UInt64.self)
-        }
-        try write(dir + "/" + name, snap)
-        let c = try DiskCache(directory: dir)
-        #expect(c.snapshotEnd == 0)
-        #expect(try c.count() == 50)
-        #expect(try c.keys().count == 50)
-    }
-
     /// adv-r07: after the log lost its tail (or was deleted) and grew back past the old
-    /// snapshot's end, that snapshot was trusted again: acknowledged writes vanished.
-    @Test(arguments: ["truncate", "delete"])
-    func aSnapshotOfALogThatLostItsTailIsNotUsed(_ how: String) throws {
-        let dir = makeTempDirectory()
-        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
-        Snapshot.worthWriting = 64 << 10
-        do {
-            let c = try DiskCache(directory: dir)
-            for i in 0..<3000 { try c.set(.text("old\(i)"), text: String(repeating: "o", count: 60)) }
-            c.close()
-        }
-        #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
-        let path = dir + "/" + SegmentFile.name(1)
-        if how == "truncate" {
-            try FileHandle(forWritingTo: URL(fileURLWithPath: path)).truncate(atOffset: 32 << 10)
-        } else {
-            try FileManager.default.removeItem(atPath: path)
-        }
-        Snapshot.worthWriting = 1 << 40
-        do {
-            let c = try DiskCache(directory: dir)
-            for i in 0..<4000 { try c.set(.text("new\(i)"), text: String(repeating: "n", count: 60)) }
-        }
-        let c = try DiskCache(directory: dir)
-        #expect(c.snapshotEnd == 0)
-        #expect((0..<4000).allSatisfy { (try? c.get(.text("new\($0)"))) != nil })
-        #expect(try c.count() == c.keys().count)
-        #expect(try c.check().isEmpty)
-    }
-
     /// adv-r13: a snapshot writer killed mid-write left `snapshot-N.dcs.<pid>.tmp` (about the
     /// index's size) that nothing removed. Writes leave no temporary behind, and an open
-    /// removes those of dead processes.
-    @Test func snapshotTemporariesAreNotLeftBehind() throws {
-        let dir = makeTempDirectory()
-        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
-        Snapshot.worthWriting = 0
-        do {
-            let c = try DiskCache(directory: dir)
-            for i in 0..<100 { try c.set(.int(Int64(i)), int: Int64(i)) }
-        }
-        #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
-        #expect(try !files(dir).contains { $0.hasSuffix(".tmp") })
-        // A leftover of a process that no longer exists (pid 2^22 + 1 is above pid_max's
-        // default), and one of a live process (this one's parent), which must be kept.
-        let dead = dir + "/snapshot-1.dcs.4194305.tmp", live = dir + "/snapshot-1.dcs.\(getppid()).tmp"
-        FileManager.default.createFile(atPath: dead, contents: Data(count: 4096))
-        FileManager.default.createFile(atPath: live, contents: Data(count: 4096))
-        _ = try DiskCache(directory: dir)
-        #expect(!FileManager.default.fileExists(atPath: dead))
-        #expect(FileManager.default.fileExists(atPath: live))
-    }
-
     /// adv-r15: the index hash was unkeyed; keys crafted for it all collided. Now it is keyed
     /// per index: the same identity hashes differently in two indexes, and 16-byte keys built
     /// to collide under the old multiply-xor construction (differences cancelled between
@@ -301,6 +181,124 @@ import Testing
     }
 
     /// The format's boundaries (a snapshot, a segment switch by compaction, a reopen after
+}
+
+/// The snapshot-related format tests share `SnapshotTests`' serialization: they set
+/// `Snapshot.worthWriting`, which the snapshot tests depend on.
+extension SnapshotTests {
+    /// cache opens with everything.
+    @Test func aFlippedBitInASnapshotHeaderIsIgnored() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
+        Snapshot.worthWriting = 0
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<200 { try c.set(.int(Int64(i)), int: Int64(i)) }
+            c.close()
+        }
+        Snapshot.worthWriting = 1 << 40
+        let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
+        let original = try read(dir + "/" + name)
+        for byte in 0..<(Snapshot.headerWords * 8) {
+            var snap = original
+            snap[byte] ^= UInt8(1 << (byte % 8))
+            try write(dir + "/" + name, snap)
+            let c = try DiskCache(directory: dir)
+            #expect(c.snapshotEnd == 0, "byte \(byte) was not noticed")
+            #expect(try c.count() == 200)
+            #expect(try c.get(.int(199))?.int == 199)
+        }
+    }
+
+    /// hostile writer) is refused by the structure check instead of being used.
+    @Test func aSnapshotWithOutOfBoundsTablesIsRefused() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
+        Snapshot.worthWriting = 0
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<50 { try c.set(.int(Int64(i)), int: Int64(i)) }
+            c.close()
+        }
+        Snapshot.worthWriting = 1 << 40
+        let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
+        var snap = try read(dir + "/" + name)
+        func word(_ w: Snapshot.Word) -> Int { Int(snap.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: w.rawValue * 8, as: UInt64.self) }) }
+        let layout = Snapshot.Layout(slots: word(.slots), entries: word(.entries), entryCapacity: word(.entryCapacity), free: word(.free),
+                                     arena: word(.arena), arenaCapacity: word(.arenaCapacity), settings: word(.settings))
+        // The first live entry's key start: far past the arena.
+        let entry = layout.entriesOffset
+        snap.withUnsafeMutableBytes { $0.storeBytes(of: Int(1 << 40), toByteOffset: entry + MemoryLayout<Entry>.offset(of: \Entry.keyStart)!, as: Int.self) }
+        // Checksums recomputed as the writer would.
+        var crc: UInt32 = 0
+        for (offset, count) in [(layout.slotsOffset, layout.slots * 8), (layout.entriesOffset, layout.entries * MemoryLayout<Entry>.stride),
+                                (layout.arenaOffset, layout.arena), (layout.freeOffset, layout.free * 4), (layout.settingsOffset, layout.settings)] where count > 0 {
+            crc = snap.withUnsafeBytes { dcs_crc32c(crc, $0.baseAddress! + offset, count) }
+        }
+        snap.withUnsafeMutableBytes { p in
+            p.storeBytes(of: UInt64(crc), toByteOffset: Snapshot.Word.bodyCRC.rawValue * 8, as: UInt64.self)
+            let h = UInt64(dcs_crc32c(0, p.baseAddress!, Snapshot.Word.headerCRC.rawValue * 8))
+            p.storeBytes(of: h, toByteOffset: Snapshot.Word.headerCRC.rawValue * 8, as: UInt64.self)
+        }
+        try write(dir + "/" + name, snap)
+        let c = try DiskCache(directory: dir)
+        #expect(c.snapshotEnd == 0)
+        #expect(try c.count() == 50)
+        #expect(try c.keys().count == 50)
+    }
+
+    /// snapshot's end, that snapshot was trusted again: acknowledged writes vanished.
+    @Test(arguments: ["truncate", "delete"])
+    func aSnapshotOfALogThatLostItsTailIsNotUsed(_ how: String) throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
+        Snapshot.worthWriting = 64 << 10
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<3000 { try c.set(.text("old\(i)"), text: String(repeating: "o", count: 60)) }
+            c.close()
+        }
+        #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
+        let path = dir + "/" + SegmentFile.name(1)
+        if how == "truncate" {
+            try FileHandle(forWritingTo: URL(fileURLWithPath: path)).truncate(atOffset: 32 << 10)
+        } else {
+            try FileManager.default.removeItem(atPath: path)
+        }
+        Snapshot.worthWriting = 1 << 40
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<4000 { try c.set(.text("new\(i)"), text: String(repeating: "n", count: 60)) }
+        }
+        let c = try DiskCache(directory: dir)
+        #expect(c.snapshotEnd == 0)
+        #expect((0..<4000).allSatisfy { (try? c.get(.text("new\($0)"))) != nil })
+        #expect(try c.count() == c.keys().count)
+        #expect(try c.check().isEmpty)
+    }
+
+    /// removes those of dead processes.
+    @Test func snapshotTemporariesAreNotLeftBehind() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir); Snapshot.worthWriting = 1 << 20 }
+        Snapshot.worthWriting = 0
+        do {
+            let c = try DiskCache(directory: dir)
+            for i in 0..<100 { try c.set(.int(Int64(i)), int: Int64(i)) }
+            c.close()
+        }
+        #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
+        #expect(try !files(dir).contains { $0.hasSuffix(".tmp") })
+        // A leftover of a process that no longer exists (pid 2^22 + 1 is above pid_max's
+        // default), and one of a live process (this one's parent), which must be kept.
+        let dead = dir + "/snapshot-1.dcs.4194305.tmp", live = dir + "/snapshot-1.dcs.\(getppid()).tmp"
+        FileManager.default.createFile(atPath: dead, contents: Data(count: 4096))
+        FileManager.default.createFile(atPath: live, contents: Data(count: 4096))
+        _ = try DiskCache(directory: dir)
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+
     /// each) change nothing that is read.
     @Test func everyBoundaryReadsIdentically() throws {
         let dir = makeTempDirectory()
@@ -327,4 +325,14 @@ import Testing
         #expect(try afterCompaction.evict(tag: "even") == 100)
         #expect(try afterCompaction.check().isEmpty)
     }
+}
+
+private func files(_ dir: String) throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir).sorted() }
+
+private func read(_ path: String) throws -> [UInt8] { try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) }
+
+private func write(_ path: String, _ bytes: [UInt8]) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+
+private func removeSnapshots(_ dir: String) throws {
+    for name in try files(dir) where name.hasPrefix("snapshot-") { try FileManager.default.removeItem(atPath: dir + "/" + name) }
 }

@@ -36,3 +36,12 @@ func runChild(_ args: [String]) throws -> Int32 {
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+extension DiskCache {
+    /// Local mode: how far the snapshot this process knows of reaches (0: none).
+    var snapshotEnd: Int64 { (log as? LocalLog)?.snapshotEnd ?? 0 }
+    /// Local mode: the open segment.
+    var segment: SegmentFile? { (log as? LocalLog)?.segment }
+    /// Network mode: the batch log.
+    var net: NetworkLog? { log as? NetworkLog }
+}

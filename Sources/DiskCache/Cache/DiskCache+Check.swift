@@ -31,13 +31,13 @@ extension DiskCache {
     public func check(fix: Bool = false) throws -> [CheckFinding] {
         try withWriting {
             var findings: [CheckFinding] = []
-            guard coordinator != nil else { return findings }
-            let segPath = net == nil ? segmentPath(applied.segment) : "the network log of \(directory) (generation \(applied.segment))"
+            let log = try openLog()
+            let segPath = log.name
             var replayed = ShardIndex()
             replayed.bulkLoading = true
             let scan: Segment.ScanResult
             do {
-                scan = try scanLog(from: 0, to: applied.end, resync: true) { h, rec, off in
+                scan = try log.scan(from: 0, to: applied.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &replayed)
                 }
             } catch {
@@ -46,10 +46,9 @@ extension DiskCache {
             for offset in scan.damaged {
                 findings.append(CheckFinding(kind: .damagedRecord, message: "Damaged record at offset \(offset) of \(segPath)", path: segPath, fixed: fix))
             }
-            let damagedBatches = net?.damagedBatches ?? []
-            for n in damagedBatches {
-                let path = directory + "/" + NetworkLog.batchName(n)
-                findings.append(CheckFinding(kind: .damagedRecord, message: "Damaged batch \(path) (its records were skipped)", path: path, fixed: fix))
+            for var finding in log.damageFindings {
+                finding.fixed = fix
+                findings.append(finding)
             }
             if replayed.count != index.count {
                 findings.append(CheckFinding(kind: .countMismatch, message: "Index holds \(index.count) items, the log \(replayed.count)", path: nil, fixed: fix))
@@ -116,7 +115,7 @@ extension DiskCache {
             if let failure = compactionBackoff.failure {
                 findings.append(CheckFinding(kind: .compactionFailed, message: "The last automatic compaction failed: \(failure.message)", path: directory, fixed: fix))
             }
-            if fix && (!scan.damaged.isEmpty || !damagedBatches.isEmpty || replayed.count != index.count || compactionBackoff.failure != nil) {
+            if fix && (!scan.damaged.isEmpty || !log.damageFindings.isEmpty || replayed.count != index.count || compactionBackoff.failure != nil) {
                 try commitPending()
                 try compactLocked()
                 compactionBackoff.succeeded()

@@ -1,17 +1,19 @@
 import SystemPackage
 
 extension DiskCache {
-    /// Compacts when more than half of a log larger than 4 MiB is dead records. Called after
-    /// a write committed, so it never throws: the write took effect and an error would tell
-    /// the caller it had not (an `incr` retried, a `pop`ped value lost). A failure is kept
-    /// for `check()` and `compactionFailure`, and the next attempt waits for the log to grow.
-    func compactIfWorthIt() {
-        let end = applied.end
-        guard end > 4 << 20, (end - index.liveRecordBytes) * 2 > end else { return }
-        guard compactionBackoff.allows(applied) else { return }
+    /// Compacts when the log says it is worth it, in a write of its own after the write that
+    /// made it so (its lock released: in network mode a claim publishes one batch). That write
+    /// committed, so this never throws: an error would tell the caller it had not (an `incr`
+    /// retried, a `pop`ped value lost). A failure is kept for `check()` and
+    /// `compactionFailure`, and the next attempt waits for the log to grow.
+    func compactIfDue() {
+        guard let log, !compacting, transactionDepth == 0, !holdsExclusive,
+              log.compactionDue(end: applied.end, liveBytes: index.liveRecordBytes),
+              compactionBackoff.allows(applied) else { return }
+        compacting = true
+        defer { compacting = false }
         do {
-            try compactLocked()
-            compactionBackoff.succeeded()
+            try compact()
         } catch {
             compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
         }
@@ -24,7 +26,7 @@ extension DiskCache {
         return compactionBackoff.failure
     }
 
-    /// Rewrites the live records into a new segment, in log order, and switches every process
+    /// Rewrites the live records into a new log, in log order, and switches every process
     /// to it. Records that fail their checksum are left behind.
     public func compact() throws {
         try withWriting {
@@ -36,55 +38,18 @@ extension DiskCache {
 
     /// Caller holds the exclusive lock with nothing pending.
     func compactLocked() throws {
-        guard let coordinator else { return }
-        if let net {
-            try compactNetwork(net)
-            return
-        }
-        let newID = applied.segment + 1
-        let path = segmentPath(newID)
-        // A crash from here to the publication leaves the flag set: the next writer then
-        // settles on the newest complete segment before appending anywhere.
-        coordinator.setWriting(true)
+        let log = try openLog()
         var result = LiveRecords()
-        do {
-            _ = try SegmentFile.writeNew(id: newID, to: path) { salt, write in
-                result = try writeLiveRecords(salt: salt) { chunk, at in try write(chunk, at) }
-            }
-        } catch {
-            coordinator.setWriting(false)
-            throw DiskCacheError.io("compact into", path, error)
+        let head = try log.compact(sync: settings.durability == .sync) { salt, sink in
+            result = try writeLiveRecords(salt: salt, sink)
         }
-        let old = applied.segment
-        let head = LogHead(segment: newID, end: result.written)
-        coordinator.publish(head)
-        coordinator.setWriting(false)
         if result.skippedDamage {
-            // Items whose records were damaged are gone from the new segment: rebuild.
-            try reload(head)
-        } else {
-            segment = try SegmentFile(directory: directory, id: newID, create: false, mappable: segmentMappable)
-            for (i, offset) in result.moved { index.table[i].offset = offset }
-            applied = head
-            snapshotEnd = 0
-            if result.written >= Snapshot.worthWriting, let segment { writeSnapshot(segment) }
-        }
-        try? PathOps.unlink(segmentPath(old))
-        try? PathOps.unlink(directory + "/" + Snapshot.name(old))
-    }
-
-    /// Network mode: the live records become a checkpoint batch under the claim held.
-    private func compactNetwork(_ net: NetworkLog) throws {
-        var result = LiveRecords()
-        let end = try net.commit(sync: settings.durability == .sync, checkpoint: true) { salt, emit in
-            result = try writeLiveRecords(salt: salt) { chunk, _ in try emit(chunk) }
-        }
-        let head = LogHead(segment: net.generation, end: end)
-        if result.skippedDamage {
+            // Items whose records were damaged are gone from the new log: rebuild.
             try reload(head)
         } else {
             for (i, offset) in result.moved { index.table[i].offset = offset }
             applied = head
+            log.indexCaughtUp(index, end: head.end, replayed: head.end, closing: false)
         }
     }
 

@@ -14,7 +14,7 @@ extension DiskCache {
     public func stats() throws -> (hits: Int64, misses: Int64) {
         try withReading {
             flushStats()
-            return coordinator?.stats() ?? (0, 0)
+            return log?.statistics.read() ?? (0, 0)
         }
     }
 
@@ -22,7 +22,7 @@ extension DiskCache {
     public func resetStats() throws {
         try withWriting {
             flushStats()
-            coordinator?.resetStats()
+            log?.statistics.reset()
         }
     }
 

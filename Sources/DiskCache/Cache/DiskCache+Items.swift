@@ -126,8 +126,9 @@ extension DiskCache {
     }
 
     private func withEntryRecordAsStored<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let log = try openLog()
         let length = Int(e.recordLength)
-        let place = RecordPlace(salt: logSalt, offset: e.offset)
+        let place = RecordPlace(salt: log.salt, offset: e.offset)
         if e.offset >= applied.end {
             let start = Int(e.offset - applied.end)
             return try pending.withUnsafeBytes { raw in
@@ -135,19 +136,20 @@ extension DiskCache {
                 return try body(RecordHeader.decode(rec, at: place), rec)
             }
         }
-        // Held for the call: a nested write that switches segments cannot unmap these bytes.
-        if let segment, e.offset + Int64(length) <= applied.end, let rec = segment.mapped(at: e.offset, count: length) {
-            return try withExtendedLifetime(segment) { try body(RecordHeader.decode(rec, at: place), rec) }
+        if e.offset + Int64(length) <= applied.end, let rec = log.mapped(at: e.offset, count: length) {
+            // The log (and its mapping) is held for the call: a nested write that switches
+            // segments cannot unmap these bytes.
+            return try withExtendedLifetime(log) { try body(RecordHeader.decode(rec, at: place), rec) }
         }
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
         var n: Int
         do {
-            n = try scratch.withUnsafeMutableBytes { try readLog(at: e.offset, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<length])) }
-        } catch let error as DiskCacheError where net != nil && error.errno == .noSuchFileOrDirectory && !holdsExclusive {
-            // Network mode, far behind: the batch was deleted after two newer checkpoints.
-            // Start again from the newest one; this read is a miss.
-            try net!.rediscover()
-            try reload(try net!.refresh())
+            n = try scratch.withUnsafeMutableBytes { try log.read(at: e.offset, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<length])) }
+        } catch let error as DiskCacheError where error.errno == .noSuchFileOrDirectory && !holdsExclusive {
+            // Part of the log was deleted after two newer compactions: start again from the
+            // newest log; this read is a miss.
+            guard let head = try log.headAfterLosingTrack() else { throw error }
+            try reload(head)
             n = 0
         }
         return try scratch.withUnsafeBytes { raw in

@@ -4,14 +4,13 @@ import Glibc
 import CDiskCacheSupport
 import SystemPackage
 
-/// A persistent key→value cache in a directory, shared by threads, processes and (through
-/// the coordinator) hosts.
+/// A persistent key→value cache in a directory, shared by threads, processes and (in
+/// network mode) hosts.
 ///
-/// The directory holds one append-only log (`segment-N.dcl`) of checksummed records, a
-/// `control` file through which processes exclude each other and publish how far the log is
-/// committed, and value files (`ab/cd/….val`) for large values. Each process keeps an index
-/// in memory and brings it up to date before every operation by applying the records other
-/// processes appended since it last looked.
+/// The directory holds a log of checksummed records (a segment file on local disks, batch
+/// files on network filesystems: see `LogStore`) and value files (`ab/cd/….val`) for large
+/// values. Each process keeps an index in memory and brings it up to date before every
+/// operation by applying the records other processes appended since it last looked.
 ///
 /// For example:
 ///
@@ -30,20 +29,10 @@ public final class DiskCache: @unchecked Sendable {
     var forkGeneration: UInt64
 
     // Everything below is guarded by `mutex`.
-    var coordinator: Coordinator?
-    /// The coordinator when the directory is in network-filesystem mode.
-    var net: NetworkLog?
-    /// The active segment (local mode). Mapped on local disks, so a read is a memory copy
-    /// instead of a `pread`; only bytes below `applied.end` are read through the mapping, and
-    /// the file never shrinks below that (only torn or failed tails past the published head
-    /// are cut).
-    var segment: SegmentFile?
-    /// Forced local mode on a network filesystem: mappings are not coherent there.
-    var segmentMappable = false
+    /// The log, in the directory's coordination mode (nil while closed).
+    var log: LogStore?
     /// The head the index reflects.
     var applied = LogHead(segment: 0, end: 0)
-    /// How far into the active segment the newest index snapshot this process knows of goes.
-    var snapshotEnd: Int64 = 0
     var index = ShardIndex()
     var settings = EffectiveSettings()
     var scratch = [UInt8](repeating: 0, count: 4096)
@@ -52,7 +41,7 @@ public final class DiskCache: @unchecked Sendable {
     /// Records of the running write, not yet in the segment (they start at `applied.end`).
     var pending: [UInt8] = []
     var holdsExclusive = false
-    var compactingNetwork = false
+    var compacting = false
     var transactionDepth = 0
     var transactionBodyStart = 0
     /// Value files (names relative to the directory) to remove once the write commits, and
@@ -103,22 +92,15 @@ public final class DiskCache: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         flushStats()
-        // The next process to open starts from the index as it is now rather than replaying
-        // what this one saw (and wrote) since the last snapshot.
-        if let segment, !holdsExclusive, applied.end - snapshotEnd >= Snapshot.worthWriting {
-            writeSnapshot(segment)
-        }
+        if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()
     }
 
     func closeFiles() {
-        coordinator?.close()
-        coordinator = nil
-        net = nil
-        segment = nil
+        log?.close()
+        log = nil
         index = ShardIndex()
         applied = LogHead(segment: 0, end: 0)
-        snapshotEnd = 0
     }
 
     // MARK: Opening
@@ -130,69 +112,23 @@ public final class DiskCache: @unchecked Sendable {
         do { try PathOps.makeDirectories(directory) } catch {
             throw DiskCacheError.io("create cache directory", directory, error)
         }
-        if try useNetworkMode() {
-            try openNetwork()
-            return
-        }
-        let coordinator = try LocalCoordinator(directory: directory)
-        self.coordinator = coordinator
-        segmentMappable = !FilesystemKind.isNetwork(directory)
-        try coordinator.lockExclusive(timeout: nil)
-        holdsExclusive = true
-        defer {
-            holdsExclusive = false
-            coordinator.unlockExclusive()
-        }
+        let log: LogStore = try useNetworkMode() ? try openNetworkLog() : try LocalLog(directory: directory)
+        self.log = log
         do {
-            try recoverHead(coordinator)
-            try reload(coordinator.publishedHead())
+            try log.lockExclusive(timeout: _lockTimeout)
+            holdsExclusive = true
+            defer {
+                holdsExclusive = false
+                log.unlockExclusive()
+            }
+            try log.settle(opening: true)
+            try reload(log.publishedHead())
             try applyOverrides()
         } catch {
             closeFiles()
             throw error
         }
     }
-
-    /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
-    /// segment, and its end including complete records a crashed writer left past the head.
-    /// The published head is believed only when it is intact and the log holds it; otherwise
-    /// (control file new or damaged) the log is replayed from its start.
-    private func recoverHead(_ coordinator: Coordinator) throws {
-        let names: [String]
-        do { names = try PathOps.listDirectory(directory) } catch {
-            throw DiskCacheError.io("list", directory, error)
-        }
-        let segments = names.compactMap(SegmentFile.id(fromName:)).sorted()
-        var head = coordinator.publishedHead()
-        let fresh = coordinator.isFresh
-        if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
-            head = LogHead(segment: segments.last ?? 1, end: 0)
-        }
-        let file = try SegmentFile(directory: directory, id: head.segment, create: true, mappable: false)
-        let size = try file.dataSize()
-        if head.end > size { head.end = 0 }
-        // Past the head there is either nothing, a crashed writer's leftovers, or (after a
-        // power loss that kept the segment but not the control page) committed records.
-        // Complete records and complete groups are adopted; the first torn one ends the log.
-        if size > head.end {
-            // From the start (the control page is new): skip damage in the middle rather
-            // than cutting every record after it; only the torn tail goes.
-            let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _, _ in }
-            head.end = scan.validEnd
-            if scan.validEnd < size {
-                do { try file.truncate(at: scan.validEnd) } catch {
-                    throw DiskCacheError.io("truncate torn tail of", file.path, error)
-                }
-            }
-        }
-        coordinator.setWriting(false)
-        if head != coordinator.publishedHead() || fresh { coordinator.publish(head) }
-        for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
-        Snapshot.removeStale(directory: directory, keep: head.segment, names: names)
-        AtomicFile.removeStaleTemporaries(directory: directory, names: names)
-    }
-
-    func segmentPath(_ id: UInt64) -> String { directory + "/" + SegmentFile.name(id) }
 
     /// Whether this directory is (to be) in network-filesystem mode.
     private func useNetworkMode() throws -> Bool {
@@ -210,7 +146,7 @@ public final class DiskCache: @unchecked Sendable {
         }
     }
 
-    private func openNetwork() throws {
+    private func openNetworkLog() throws -> NetworkLog {
         let names: [String]
         do { names = try PathOps.listDirectory(directory) } catch {
             throw DiskCacheError.io("list", directory, error)
@@ -219,97 +155,37 @@ public final class DiskCache: @unchecked Sendable {
            names.contains(where: { SegmentFile.id(fromName: $0) != nil }) {
             throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' holds a local-mode cache; network mode cannot share it with local-mode processes (use a new directory)")
         }
-        let log = try NetworkLog(directory: directory, lease: networkLease)
-        net = log
-        coordinator = log
-        do {
-            try reload(log.publishedHead())
-            try log.lockExclusive(timeout: _lockTimeout)
-            holdsExclusive = true
-            defer {
-                holdsExclusive = false
-                log.unlockExclusive()
-            }
-            try catchUp()
-            try applyOverrides()
-        } catch {
-            closeFiles()
-            throw error
-        }
+        return try NetworkLog(directory: directory, lease: networkLease)
     }
 
     /// Whether the cache coordinates in network-filesystem mode.
     public var isNetworkMode: Bool {
         mutex.lock(); defer { mutex.unlock() }
-        return net != nil
+        return log?.isNetwork ?? false
     }
 
-    /// Reads logical log bytes from the current segment or generation.
+    /// The open log; `.closed` if there is none.
     @inline(__always)
-    func readLog(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if let net { return try net.read(at: offset, into: buffer) }
-        guard let segment else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        return try segment.read(at: offset, into: buffer)
-    }
-
-    /// The salt records of the current log are bound to.
-    var logSalt: UInt64 {
-        if let net { return net.writeSalt }
-        return segment?.salt ?? 0
-    }
-
-    /// Visits the records of the current log in `[from, to)`.
-    func scanLog(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
-        if let segment { return try segment.scan(from: from, to: to, resync: resync, body) }
-        guard let net else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        return try Segment.scan(reading: { try net.read(at: $0, into: $1) }, from: from, to: to, salt: net.salt,
-                                source: "the network log of \(directory) (generation \(net.generation))", resync: resync, body)
+    func openLog() throws -> LogStore {
+        guard let log else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
+        return log
     }
 
     /// Rebuilds the index from the log named by `head`, up to its end: from a snapshot plus
-    /// the records after it when there is one that still matches the log, else from the whole
+    /// the records after it when the log has one that still matches it, else from the whole
     /// log.
     func reload(_ head: LogHead) throws {
-        if net != nil {
-            var fresh = ShardIndex()
-            fresh.bulkLoading = true
-            _ = try scanLog(from: 0, to: head.end, resync: true) { h, rec, off in
-                Self.apply(h, rec, off, to: &fresh)
-            }
-            fresh.finishBulkLoad()
-            applied = head
-            index = fresh
-            settings = EffectiveSettings(effectiveSettingValues())
-            return
-        }
-        let file = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: segmentMappable)
-        var fresh: ShardIndex
-        var start: Int64 = 0
-        if let (snap, end) = try Snapshot.read(directory: directory, log: file, upTo: head.end) {
-            fresh = snap
-            start = end
-            snapshotEnd = end
-        } else {
-            fresh = ShardIndex()
-            snapshotEnd = 0
-            // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
-            fresh.table.reserve(Int(head.end / 160))
-        }
+        let log = try openLog()
+        var (fresh, start) = try log.startIndex(at: head)
         fresh.bulkLoading = true
-        _ = try file.scan(from: start, to: head.end, resync: true) { h, rec, off in
+        _ = try log.scan(from: start, to: head.end, resync: true) { h, rec, off in
             Self.apply(h, rec, off, to: &fresh)
         }
         fresh.finishBulkLoad()
-        segment = file
         applied = head
         index = fresh
         settings = EffectiveSettings(effectiveSettingValues())
-        if head.end - start >= Snapshot.worthWriting { writeSnapshot(file) }
-    }
-
-    /// Writes a snapshot of the index as of `applied` (best effort).
-    func writeSnapshot(_ file: SegmentFile) {
-        if Snapshot.write(directory: directory, index: index, log: file, end: applied.end) { snapshotEnd = applied.end }
+        log.indexCaughtUp(index, end: head.end, replayed: head.end - start, closing: false)
     }
 
     /// Applies one record to an index: the single place where records change state, used by
@@ -359,7 +235,7 @@ public final class DiskCache: @unchecked Sendable {
     /// Reopens per-process state after fork or close. Called with `mutex` held.
     @inline(__always)
     func prepare() throws {
-        if coordinator == nil { try open() }
+        if log == nil { try open() }
     }
 
     /// Fork check before taking the mutex: a child must not use the parent's mutex (another
@@ -392,11 +268,11 @@ public final class DiskCache: @unchecked Sendable {
         removeOnRollback.removeAll()
         pendingHits = 0
         pendingMisses = 0
-        compactingNetwork = false
-        guard let coordinator else { return }
+        compacting = false
+        guard let log else { return }
         do {
-            try coordinator.reopenAfterFork()
-            if midWrite { try reload(coordinator.publishedHead()) }
+            try log.reopenAfterFork()
+            if midWrite { try reload(log.publishedHead()) }
         } catch {
             // The next operation opens afresh.
             closeFiles()
@@ -520,15 +396,11 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     func acquireExclusive() throws {
-        guard let coordinator else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        try coordinator.lockExclusive(timeout: _lockTimeout)
+        let log = try openLog()
+        try log.lockExclusive(timeout: _lockTimeout)
         holdsExclusive = true
         do {
-            if coordinator.isWriting || coordinator.isFresh {
-                // A writer died between writing and publishing (or the control page is new):
-                // settle the log's end before anyone appends.
-                try recoverHead(coordinator)
-            }
+            try log.settle(opening: false)
             try catchUp()
         } catch {
             releaseExclusive()
@@ -538,34 +410,20 @@ public final class DiskCache: @unchecked Sendable {
 
     func releaseExclusive() {
         holdsExclusive = false
-        coordinator?.unlockExclusive()
-        if let net, !compactingNetwork, transactionDepth == 0 {
-            // Network mode compacts in a write of its own (a claim publishes one batch).
-            let batches = net.batchesSinceCheckpoint
-            let end = applied.end
-            if batches >= max(256, UInt64(index.liveRecordBytes / 16384)) || (end > 4 << 20 && (end - index.liveRecordBytes) * 2 > end),
-               compactionBackoff.allows(applied) {
-                compactingNetwork = true
-                defer { compactingNetwork = false }
-                // The write that triggered this is committed: a failure is only reported (see
-                // `compactIfWorthIt`).
-                do { try compact() } catch {
-                    compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
-                }
-            }
-        }
+        log?.unlockExclusive()
+        compactIfDue()
     }
 
     /// Applies records other processes published since this process last looked.
     @inline(__always)
     func catchUp() throws {
-        guard let coordinator else { return }
-        let head = coordinator.publishedHead()
+        guard let log else { return }
+        let head = log.publishedHead()
         if head == applied { return }
-        try catchUpSlow(head, coordinator)
+        try catchUpSlow(head, log)
     }
 
-    private func catchUpSlow(_ first: LogHead, _ coordinator: Coordinator) throws {
+    private func catchUpSlow(_ first: LogHead, _ log: LogStore) throws {
         var head = first
         for _ in 0..<100 {
             if head.segment != applied.segment {
@@ -574,7 +432,7 @@ public final class DiskCache: @unchecked Sendable {
                     return
                 } catch let e as DiskCacheError where e.errno == .noSuchFileOrDirectory {
                     // Compacted again before we opened it: look at the head once more.
-                    head = coordinator.publishedHead()
+                    head = log.publishedHead()
                     continue
                 }
             }
@@ -582,20 +440,14 @@ public final class DiskCache: @unchecked Sendable {
                 try reload(head)
                 return
             }
-            let start = applied.end
             do {
-                _ = try scanLog(from: start, to: head.end, resync: true) { h, rec, off in
+                _ = try log.scan(from: applied.end, to: head.end, resync: true) { h, rec, off in
                     Self.apply(h, rec, off, to: &index)
                 }
-            } catch let e as DiskCacheError where net != nil && e.errno == .noSuchFileOrDirectory {
-                // A batch we had not read yet was deleted: we are more than a checkpoint
-                // behind. Start again from the newest checkpoint.
-                try net!.rediscover()
-                head = try net!.refresh()
-                try reload(head)
+            } catch let e as DiskCacheError where e.errno == .noSuchFileOrDirectory {
+                guard let fresh = try log.headAfterLosingTrack() else { throw e }
+                try reload(fresh)
                 return
-            } catch {
-                throw DiskCacheError.io("read segment", segmentPath(applied.segment), error)
             }
             applied = head
             if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
@@ -610,7 +462,7 @@ public final class DiskCache: @unchecked Sendable {
     @discardableResult
     func appendRecord(_ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Entry? {
         let start = pending.count
-        RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending, salt: logSalt, base: applied.end)
+        RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending, salt: log?.salt ?? 0, base: applied.end)
         var h = header
         h.keyLength = key.count
         h.tagLength = tag.count
@@ -622,7 +474,7 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     func appendMarker(_ kind: RecordKind) {
-        RecordHeader.append(RecordHeader(kind: kind), key: UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &pending, salt: logSalt, base: applied.end)
+        RecordHeader.append(RecordHeader(kind: kind), key: UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0), to: &pending, salt: log?.salt ?? 0, base: applied.end)
     }
 
     func appendSetting(_ name: String, _ value: SettingValue) {
@@ -648,36 +500,10 @@ public final class DiskCache: @unchecked Sendable {
             removeGarbageFiles()
             return
         }
-        if let net {
-            let end = try net.commit(sync: settings.durability == .sync) { _, emit in try pending.withUnsafeBytes { try emit($0) } }
-            applied = LogHead(segment: net.generation, end: end)
-            pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
-            removeGarbageFiles()
-            return
-        }
-        guard let coordinator, let segment else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        coordinator.setWriting(true)
-        do {
-            try pending.withUnsafeBytes { try segment.write(at: applied.end, $0) }
-            if settings.durability == .sync { try Blocking.wait { try segment.syncData() } }
-        } catch {
-            // Nothing was published: cut whatever part was written so no one adopts it (a
-            // later open adopts complete records past the head). If even the cut fails,
-            // break the first record's header so the adoption stops before it.
-            if (try? segment.truncate(at: applied.end)) == nil {
-                let zeros = [UInt8](repeating: 0, count: RecordHeader.size)
-                _ = try? zeros.withUnsafeBytes { try segment.write(at: applied.end, $0) }
-            }
-            coordinator.setWriting(false)
-            throw DiskCacheError.io("append to", segment.path, error as? Errno ?? .ioError)
-        }
-        let head = LogHead(segment: applied.segment, end: applied.end + Int64(pending.count))
-        coordinator.publish(head)
-        coordinator.setWriting(false)
-        applied = head
+        let log = try openLog()
+        applied = try pending.withUnsafeBytes { try log.append($0, at: applied, sync: settings.durability == .sync) }
         pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
         removeGarbageFiles()
-        compactIfWorthIt()
     }
 
     /// Undoes the running write: its records were never published; the index is rebuilt from
@@ -711,7 +537,7 @@ public final class DiskCache: @unchecked Sendable {
 
     func flushStats() {
         if pendingHits != 0 || pendingMisses != 0 {
-            coordinator?.addStats(hits: pendingHits, misses: pendingMisses)
+            log?.statistics.add(hits: pendingHits, misses: pendingMisses)
             pendingHits = 0
             pendingMisses = 0
         }

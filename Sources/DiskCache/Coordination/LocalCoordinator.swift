@@ -13,7 +13,7 @@ import SystemPackage
 /// it last saw does one atomic load. A head that fails its checksum (a flipped bit, a writer
 /// killed mid-update) is never acted on: the next lock holder settles the head from the log,
 /// as when the control file is new.
-final class LocalCoordinator: Coordinator {
+final class LocalCoordinator: StatisticsCounters {
     static let fileName = "control"
     private static let pageSize = 4096
     private static let magic: UInt64 = 0x3230_4C52_5443_4344  // "DCCTRL02"
@@ -153,16 +153,16 @@ final class LocalCoordinator: Coordinator {
 
     var isWriting: Bool { dcs_load_acquire(word(.writing)) != 0 }
 
-    func addStats(hits: Int, misses: Int) {
+    func add(hits: Int, misses: Int) {
         if hits != 0 { _ = dcs_fetch_add(word(.hits), UInt64(hits)) }
         if misses != 0 { _ = dcs_fetch_add(word(.misses), UInt64(misses)) }
     }
 
-    func stats() -> (hits: Int64, misses: Int64) {
+    func read() -> (hits: Int64, misses: Int64) {
         (Int64(bitPattern: dcs_load_acquire(word(.hits))), Int64(bitPattern: dcs_load_acquire(word(.misses))))
     }
 
-    func resetStats() {
+    func reset() {
         _ = dcs_exchange(word(.hits), 0)
         _ = dcs_exchange(word(.misses), 0)
     }

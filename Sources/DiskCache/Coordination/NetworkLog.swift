@@ -29,7 +29,7 @@ import SystemPackage
 /// batch's payload follows the previous one, so index entries address records exactly as in
 /// a local segment (`LogHead.segment` is the generation's checkpoint batch number, 0 before
 /// the first checkpoint).
-final class NetworkLog: Coordinator {
+final class NetworkLog: LogStore {
     static let markerName = "network"
     static let headerSize = 64
     private static let magic: UInt64 = 0x4843_5441_4243_4344  // "DCBCTACH"
@@ -47,7 +47,7 @@ final class NetworkLog: Coordinator {
     /// The salt the current generation's records are bound to (`RecordPlace`): chosen by the
     /// writer of its first non-empty batch (a checkpoint, or batch 1 onwards before the first
     /// checkpoint) and carried in every batch header of the generation. 0: not chosen yet.
-    private(set) var salt: UInt64 = 0
+    private(set) var generationSalt: UInt64 = 0
     /// The salt chosen for the claimed batch while the generation has none.
     private var claimSalt: UInt64 = 0
     /// Checkpoints so far (the current generation's), and the one before it.
@@ -72,8 +72,7 @@ final class NetworkLog: Coordinator {
     private var lastMarkerProbe: Double = -1
     /// Batches that failed their checksum (their records were skipped), for `check`.
     private(set) var damagedBatches: [UInt64] = []
-    private var hits: Int64 = 0
-    private var misses: Int64 = 0
+    let statistics: StatisticsCounters = ProcessStatistics()
 
     init(directory: String, lease: Double = 30, pollInterval: Double = 0.005) throws {
         self.directory = directory
@@ -131,7 +130,7 @@ final class NetworkLog: Coordinator {
         closeDescriptors()
         damagedBatches.removeAll()
         generation = 0
-        salt = 0
+        generationSalt = 0
         checkpointCount = 0
         previousGeneration = 0
         pieces.removeAll()
@@ -233,7 +232,7 @@ final class NetworkLog: Coordinator {
             // goes on.
             damagedBatches.append(n)
             if let h = NetworkLog.decodeHeader(bytes, verifying: false), h.number == n, h.flags == 0, h.version == NetworkLog.version,
-               h.salt == salt, h.start == UInt64(end), h.length == UInt64(bytes.count - NetworkLog.headerSize), h.length > 0 {
+               h.salt == generationSalt, h.start == UInt64(end), h.length == UInt64(bytes.count - NetworkLog.headerSize), h.length > 0 {
                 if bytes.count <= NetworkLog.keptBatchLimit { kept[n] = bytes }
                 pieces.append((end, n, Int64(h.length)))
                 end += Int64(h.length)
@@ -248,8 +247,8 @@ final class NetworkLog: Coordinator {
         } else if h.start != UInt64(end) {
             throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' starts at \(h.start), the log ends at \(end)")
         } else if h.length > 0 {
-            if salt == 0 { salt = h.salt }
-            if h.salt != salt {
+            if generationSalt == 0 { generationSalt = h.salt }
+            if h.salt != generationSalt {
                 throw DiskCacheError(.corrupt, "Batch '\(path(NetworkLog.batchName(n)))' belongs to another log (its salt is not its generation's)")
             }
         }
@@ -264,7 +263,7 @@ final class NetworkLog: Coordinator {
 
     /// Checkpoint batch `n` (the `c`-th) starts a generation: logical offsets from 0.
     private func startGeneration(_ n: UInt64, checkpoint c: UInt64, salt: UInt64) {
-        self.salt = salt
+        generationSalt = salt
         closeDescriptors()
         pieces.removeAll()
         kept.removeAll()
@@ -455,9 +454,10 @@ final class NetworkLog: Coordinator {
         try? PathOps.mkdir(path(NetworkLog.batchName(n)))
     }
 
-    /// The salt a record written under the claim is bound to.
-    var writeSalt: UInt64 {
-        if salt != 0 { return salt }
+    /// The salt of the generation's records; a record written under the claim is bound to it
+    /// (or, in a generation with no records yet, to the one chosen for the claim).
+    var salt: UInt64 {
+        if generationSalt != 0 { return generationSalt }
         if claimSalt == 0 { claimSalt = SegmentHeader.newSalt() }
         return claimSalt
     }
@@ -494,7 +494,7 @@ final class NetworkLog: Coordinator {
         }
         let n = claimed!
         let c = checkpoint ? checkpointCount + 1 : checkpointCount
-        let batchSalt = checkpoint ? SegmentHeader.newSalt() : writeSalt
+        let batchSalt = checkpoint ? SegmentHeader.newSalt() : salt
         let name = NetworkLog.batchName(n)
         let (temp, fd) = try NetworkLog.createPrivate(directory: directory, for: name)
         var length = 0
@@ -540,7 +540,7 @@ final class NetworkLog: Coordinator {
         last = n
         if checkpoint { startGeneration(n, checkpoint: c, salt: batchSalt) }
         if length > 0 {
-            salt = batchSalt
+            generationSalt = batchSalt
             if let copy { kept[n] = copy }
             pieces.append((end, n, Int64(length)))
             end += Int64(length)
@@ -621,7 +621,13 @@ final class NetworkLog: Coordinator {
         }
     }
 
-    // MARK: Coordinator
+    // MARK: LogStore
+
+    var name: String { "the network log of \(directory) (generation \(generation))" }
+    var isNetwork: Bool { true }
+
+    /// A claim starts from the newest batch: there is nothing to settle.
+    func settle(opening: Bool) throws {}
 
     func publishedHead() -> LogHead {
         if claimed == nil { _ = try? poll(force: false) }
@@ -634,22 +640,47 @@ final class NetworkLog: Coordinator {
         return LogHead(segment: generation, end: end)
     }
 
-    func publish(_ head: LogHead) {}
-    func setWriting(_ writing: Bool) {}
-    var isWriting: Bool { false }
-    var isFresh: Bool { false }
+    func mapped(at offset: Int64, count: Int) -> UnsafeRawBufferPointer? { nil }
 
-    /// Statistics are per process in this mode (there is no shared memory between hosts).
-    func addStats(hits: Int, misses: Int) {
-        self.hits += Int64(hits)
-        self.misses += Int64(misses)
+    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
+        try Segment.scan(reading: { try read(at: $0, into: $1) }, from: from, to: to, salt: generationSalt, source: name, resync: resync, body)
     }
 
-    func stats() -> (hits: Int64, misses: Int64) { (hits, misses) }
+    /// A batch not yet read was deleted: this view is more than a checkpoint behind. It starts
+    /// again from the newest checkpoint.
+    func headAfterLosingTrack() throws -> LogHead? {
+        try rediscover()
+        return try refresh()
+    }
 
-    func resetStats() {
-        hits = 0
-        misses = 0
+    /// Indexes are rebuilt from the newest checkpoint (no snapshots in this mode).
+    func startIndex(at head: LogHead) throws -> (index: ShardIndex, from: Int64) { (ShardIndex(), 0) }
+
+    func indexCaughtUp(_ index: ShardIndex, end: Int64, replayed: Int64, closing: Bool) {}
+
+    func append(_ records: UnsafeRawBufferPointer, at head: LogHead, sync: Bool) throws -> LogHead {
+        let end = try commit(sync: sync) { _, emit in try emit(records) }
+        return LogHead(segment: generation, end: end)
+    }
+
+    /// After max(256, live bytes / 16 KiB) batches (each costs readers an open), or when
+    /// more than half of a log larger than 4 MiB is dead.
+    func compactionDue(end: Int64, liveBytes: Int64) -> Bool {
+        batchesSinceCheckpoint >= max(256, UInt64(max(0, liveBytes) / 16384)) || (end > 4 << 20 && (end - liveBytes) * 2 > end)
+    }
+
+    func compact(sync: Bool, _ writeLive: (UInt64, (UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Void) throws -> LogHead {
+        let end = try commit(sync: sync, checkpoint: true) { salt, emit in
+            try withoutActuallyEscaping(emit) { emit in try writeLive(salt) { chunk, _ in try emit(chunk) } }
+        }
+        return LogHead(segment: generation, end: end)
+    }
+
+    var damageFindings: [CheckFinding] {
+        damagedBatches.map { n in
+            let path = path(NetworkLog.batchName(n))
+            return CheckFinding(kind: .damagedRecord, message: "Damaged batch \(path) (its records were skipped)", path: path, fixed: false)
+        }
     }
 
     func reopenAfterFork() throws {
