@@ -35,7 +35,7 @@ import CDiskCacheSupport
         for seed in seeds {
             var records = 0
             seed.withUnsafeBytes { raw in
-                FuzzEntry.walk(FuzzEntry.records(ofSegmentFile: raw), salt: FuzzEntry.salt(ofSegmentFile: raw), resync: false) { _, _, _ in records += 1 }
+                FuzzEntry.walk(FuzzEntry.records(ofSegmentFile: raw), salt: FuzzEntry.salt(ofSegmentFile: raw), resync: false) { _, _ in records += 1 }
             }
             #expect(records > 0)
             // An unchanged segment is left unchanged by the checksum fixer.

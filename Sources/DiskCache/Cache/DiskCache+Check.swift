@@ -37,8 +37,8 @@ extension DiskCache {
             replayed.bulkLoading = true
             let scan: Segment.ScanResult
             do {
-                scan = try log.scan(from: 0, to: applied.end, resync: true) { h, rec, off in
-                    Self.apply(h, rec, off, to: &replayed)
+                scan = try log.scan(from: 0, to: applied.end, resync: true) { r, off in
+                    replayed.apply(r, offset: off)
                 }
             } catch {
                 throw DiskCacheError.io("read segment", segPath, error)
@@ -59,10 +59,10 @@ extension DiskCache {
             for i in index.table.liveIndices {
                 let e = index.table.entries[i]
                 var problemPath: String? = nil
-                let problem: String? = try withEntryRecord(e) { h, rec in
-                    guard let h else { return "Damaged record for an item at offset \(e.offset) of \(segPath)" }
-                    guard h.isExternal else { return nil }
-                    guard let ext = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])) else {
+                let problem: String? = try withEntryRecord(e) { r in
+                    guard let r else { return "Damaged record for an item at offset \(e.offset) of \(segPath)" }
+                    guard r.header.isExternal else { return nil }
+                    guard let ext = r.externalValue else {
                         return "Malformed value file reference at offset \(e.offset) of \(segPath)"
                     }
                     referenced.insert(ext.name)

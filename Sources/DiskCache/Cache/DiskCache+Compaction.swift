@@ -81,20 +81,19 @@ extension DiskCache {
         for i in order {
             let e = index.table.entries[i]
             let offset = result.written + Int64(out.count)
-            try withEntryRecord(e) { h, rec in
-                guard var h else {
+            try withEntryRecord(e) { r in
+                guard var r else {
                     result.skippedDamage = true
                     return
                 }
                 result.moved.append((i, offset))
-                h.expireTime = e.expireTime
-                h.aux = UInt64(bitPattern: e.accessCount)
-                RecordHeader.append(h, partsOf: rec, to: &out, salt: salt, base: result.written)
+                r.header.aux = UInt64(bitPattern: e.accessCount)
+                RecordHeader.append(r, to: &out, salt: salt, base: result.written)
                 if e.accessTime != e.storeTime {
                     var a = RecordHeader(kind: .access)
-                    a.keyKind = h.keyKind
+                    a.keyKind = r.header.keyKind
                     a.storeTime = e.accessTime
-                    RecordHeader.append(a, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
+                    RecordHeader.append(a, key: r.key,
                                         tag: UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer(start: nil, count: 0),
                                         to: &out, salt: salt, base: result.written)
                 }

@@ -97,9 +97,8 @@ extension DiskCache {
         return try withWriting {
             var removed = 0
             for i in index.table.liveIndices where index.table.entries[i].tagHash == wanted {
-                let same: Bool = try withEntryRecord(index.table.entries[i]) { h, rec in
-                    guard let h, h.tagKind != 0 else { return false }
-                    let t = KeyRef(kind: ItemKind(rawValue: h.tagKind) ?? .blob, bytes: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]))
+                let same: Bool = try withEntryRecord(index.table.entries[i]) { r in
+                    guard let t = r?.tagRef else { return false }
                     return t.withIdentity { cls, bytes in cls == wantedIdentity.0 && Array(bytes) == wantedIdentity.1 }
                 }
                 if same {

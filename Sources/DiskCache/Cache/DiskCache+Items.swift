@@ -90,9 +90,9 @@ extension DiskCache {
                 countStat(hit: false)
                 return nil
             }
-            let r = try withEntryRecord(e) { h, rec -> R? in
-                guard let h, recordBelongs(h, rec, to: i) else { return nil }
-                return try withValue(h, rec, readFile: readFile, body)
+            let r = try withEntryRecord(e) { record -> R? in
+                guard let record, recordBelongs(record, to: i) else { return nil }
+                return try withValue(record, readFile: readFile, body)
             }
             countStat(hit: r != nil)
             accessed = r != nil
@@ -108,38 +108,35 @@ extension DiskCache {
     /// serving another key's intact record if the log under the index was overwritten (as
     /// when local mode is forced on a network share, where locks do not hold).
     @inline(__always)
-    func recordBelongs(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, to i: Int) -> Bool {
-        guard h.kind == .put else { return false }
-        let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
-                         bytes: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
-        return key.withIdentity { cls, bytes in index.table.matches(i, cls, bytes) }
+    func recordBelongs(_ r: RecordView, to i: Int) -> Bool {
+        guard r.header.kind == .put else { return false }
+        return r.keyRef.withIdentity { cls, bytes in index.table.matches(i, cls, bytes) }
     }
 
     /// Calls `body` with a verified record of an entry (nil header if it is damaged). The
     /// header's expire time is the entry's: a later `touch` record may have changed it.
-    func withEntryRecord<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try withEntryRecordAsStored(e) { h, rec in
-            var h = h
-            h?.expireTime = e.expireTime
-            return try body(h, rec)
+    func withEntryRecord<R>(_ e: Entry, _ body: (RecordView?) throws -> R) throws -> R {
+        try withEntryRecordAsStored(e) { r in
+            var r = r
+            r?.header.expireTime = e.expireTime
+            return try body(r)
         }
     }
 
-    private func withEntryRecordAsStored<R>(_ e: Entry, _ body: (RecordHeader?, UnsafeRawBufferPointer) throws -> R) throws -> R {
+    private func withEntryRecordAsStored<R>(_ e: Entry, _ body: (RecordView?) throws -> R) throws -> R {
         let log = try openLog()
         let length = Int(e.recordLength)
         let place = RecordPlace(salt: log.salt, offset: e.offset)
         if e.offset >= applied.end {
             let start = Int(e.offset - applied.end)
             return try pending.withUnsafeBytes { raw in
-                let rec = UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
-                return try body(RecordHeader.decode(rec, at: place), rec)
+                try body(RecordView(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), at: place))
             }
         }
         if e.offset + Int64(length) <= applied.end, let rec = log.mapped(at: e.offset, count: length) {
             // The log (and its mapping) is held for the call: a nested write that switches
             // segments cannot unmap these bytes.
-            return try withExtendedLifetime(log) { try body(RecordHeader.decode(rec, at: place), rec) }
+            return try withExtendedLifetime(log) { try body(RecordView(decoding: rec, at: place)) }
         }
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, scratch.count * 2)) }
         var n: Int
@@ -153,17 +150,17 @@ extension DiskCache {
             n = 0
         }
         return try scratch.withUnsafeBytes { raw in
-            let rec = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-            return try body(n == length ? RecordHeader.decode(rec, at: place) : nil, rec)
+            try body(n == length ? RecordView(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<n]), at: place) : nil)
         }
     }
 
-    func withValue<R>(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, readFile: (ItemKind) -> Bool, _ body: (ItemView) throws -> R) throws -> R? {
+    func withValue<R>(_ r: RecordView, readFile: (ItemKind) -> Bool, _ body: (ItemView) throws -> R) throws -> R? {
+        let h = r.header
         let kind = ItemKind(rawValue: h.valueKind) ?? .blob
-        let tag = UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)])
+        let tag = r.tag
         let tagKind = h.tagKind == 0 ? nil : ItemKind(rawValue: h.tagKind)
         let expire: Double? = h.expireTime.isNaN ? nil : h.expireTime
-        let valueBytes = UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])
+        let valueBytes = r.value
         guard h.isExternal else {
             return try body(ItemView(kind: kind, value: valueBytes, expireTime: expire, tagKind: tagKind, tag: tag, filePath: nil, isMaterialized: true))
         }
@@ -195,10 +192,7 @@ extension DiskCache {
     }
 
     func externalValue(of e: Entry) throws -> ExternalValue? {
-        try withEntryRecord(e) { h, rec in
-            guard let h, h.isExternal else { return nil }
-            return ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]))
-        }
+        try withEntryRecord(e) { $0?.externalValue }
     }
 
     /// Whether a live item is stored under `key`.
@@ -368,9 +362,9 @@ extension DiskCache {
         try withWriting {
             guard let i = index.find(key), !index.table[i].isExpired(at: wallClock()) else { return nil }
             let e = index.table[i]
-            let r: R? = try withEntryRecord(e) { h, rec in
-                guard let h else { return nil }
-                return try withValue(h, rec, readFile: { _ in true }, body)
+            let r: R? = try withEntryRecord(e) { record in
+                guard let record else { return nil }
+                return try withValue(record, readFile: { _ in true }, body)
             }
             deleteEntry(i)
             return r
@@ -417,12 +411,13 @@ extension DiskCache {
                 return .int(sum)
             }
             let e = index.table[i]
-            let (result, tagKind, tagBytes, expire): (Number, UInt8, [UInt8], Double) = try withEntryRecord(e) { h, rec in
-                guard let h, !h.isExternal else {
+            let (result, tagKind, tagBytes, expire): (Number, UInt8, [UInt8], Double) = try withEntryRecord(e) { r in
+                guard let r, !r.header.isExternal else {
                     throw DiskCacheError(.notNumeric, "Value stored under the key is not a number")
                 }
-                let v = UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])
-                let tag = Array(rec[h.tagOffset..<(h.tagOffset + h.tagLength)])
+                let h = r.header
+                let v = r.value
+                let tag = Array(r.tag)
                 switch ItemKind(rawValue: h.valueKind) {
                 case .int where v.count == 8:
                     let (sum, overflow) = Int64(littleEndian: v.loadUnaligned(as: Int64.self)).addingReportingOverflow(delta)

@@ -22,9 +22,9 @@ extension DiskCache {
     /// The key as stored in an entry's record (its original kind and bytes).
     func storedKey(_ i: Int) throws -> StoredKey {
         let e = index.table.entries[i]
-        if let k = try? withEntryRecord(e, { h, rec -> StoredKey? in
-            guard let h else { return nil }
-            return StoredKey(kind: ItemKind(rawValue: h.keyKind) ?? .blob, bytes: Array(rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
+        if let k = try? withEntryRecord(e, { r -> StoredKey? in
+            guard let r else { return nil }
+            return StoredKey(kind: r.keyRef.kind, bytes: Array(r.key))
         }) {
             return k
         }
@@ -105,9 +105,9 @@ extension DiskCache {
                     continue
                 }
                 let stored = try storedKey(i)
-                let r: R? = try withEntryRecord(e) { h, rec in
-                    guard let h else { return nil }
-                    return try withValue(h, rec, readFile: { _ in true }) { try body(stored, $0) }
+                let r: R? = try withEntryRecord(e) { record in
+                    guard let record else { return nil }
+                    return try withValue(record, readFile: { _ in true }) { try body(stored, $0) }
                 }
                 if r == nil || remove { deleteEntry(i) }
                 if let r { return r }
@@ -127,9 +127,9 @@ extension DiskCache {
                     continue
                 }
                 let stored = try storedKey(i)
-                let r: R? = try withEntryRecord(e) { h, rec in
-                    guard let h else { return nil }
-                    return try withValue(h, rec, readFile: { _ in true }) { try body(stored, $0) }
+                let r: R? = try withEntryRecord(e) { record in
+                    guard let record else { return nil }
+                    return try withValue(record, readFile: { _ in true }) { try body(stored, $0) }
                 }
                 if let r { return r }
                 deleteEntry(i)

@@ -178,42 +178,12 @@ public final class DiskCache: @unchecked Sendable {
         let log = try openLog()
         var (fresh, start) = try log.startIndex(at: head)
         fresh.bulkLoading = true
-        _ = try log.scan(from: start, to: head.end, resync: true) { h, rec, off in
-            Self.apply(h, rec, off, to: &fresh)
-        }
+        _ = try log.scan(from: start, to: head.end, resync: true) { r, off in fresh.apply(r, offset: off) }
         fresh.finishBulkLoad()
         applied = head
         index = fresh
         settings = EffectiveSettings(effectiveSettingValues())
         log.indexCaughtUp(index, end: head.end, replayed: head.end - start, closing: false)
-    }
-
-    /// Applies one record to an index: the single place where records change state, used by
-    /// replay, tailing and the writer itself.
-    @discardableResult
-    static func apply(_ h: RecordHeader, _ rec: UnsafeRawBufferPointer, _ offset: Int64, to index: inout ShardIndex) -> Entry? {
-        let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
-                         bytes: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]))
-        switch h.kind {
-        case .put:
-            return index.applyPut(h, record: rec, offset: offset)
-        case .delete:
-            return index.applyDelete(key)
-        case .touch:
-            index.applyTouch(key, expireTime: h.expireTime)
-        case .access:
-            index.applyAccess(key, time: h.storeTime, countDelta: Int64(bitPattern: h.aux))
-        case .clear:
-            index.applyClear()
-        case .setting:
-            let name = String(decoding: key.bytes, as: UTF8.self)
-            if let v = SettingValue(kind: h.valueKind, bytes: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])) {
-                index.applySetting(name, v, recordLength: h.totalLength)
-            }
-        case .begin, .commit:
-            break
-        }
-        return nil
     }
 
     private func applyOverrides() throws {
@@ -441,9 +411,7 @@ public final class DiskCache: @unchecked Sendable {
                 return
             }
             do {
-                _ = try log.scan(from: applied.end, to: head.end, resync: true) { h, rec, off in
-                    Self.apply(h, rec, off, to: &index)
-                }
+                _ = try log.scan(from: applied.end, to: head.end, resync: true) { r, off in index.apply(r, offset: off) }
             } catch let e as DiskCacheError where e.errno == .noSuchFileOrDirectory {
                 guard let fresh = try log.headAfterLosingTrack() else { throw e }
                 try reload(fresh)
@@ -469,7 +437,7 @@ public final class DiskCache: @unchecked Sendable {
         h.valueLength = value.count
         let offset = applied.end + Int64(start)
         return pending.withUnsafeBytes { raw in
-            Self.apply(h, UnsafeRawBufferPointer(rebasing: raw[start..<(start + h.totalLength)]), offset, to: &index)
+            index.apply(RecordView(h, UnsafeRawBufferPointer(rebasing: raw[start...]))!, offset: offset)
         }
     }
 

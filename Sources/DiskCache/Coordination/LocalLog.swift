@@ -60,7 +60,7 @@ final class LocalLog: LogStore {
         if size > head.end {
             // From the start (the control page is new): skip damage in the middle rather
             // than cutting every record after it; only the torn tail goes.
-            let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _, _ in }
+            let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _ in }
             head.end = scan.validEnd
             if scan.validEnd < size {
                 do { try file.truncate(at: scan.validEnd) } catch {
@@ -92,7 +92,7 @@ final class LocalLog: LogStore {
         segment?.mapped(at: offset, count: count)
     }
 
-    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
+    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordView, Int64) throws -> Void) throws -> Segment.ScanResult {
         guard let segment else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
         return try segment.scan(from: from, to: to, resync: resync, body)
     }

@@ -36,7 +36,7 @@ protocol LogStore: AnyObject {
     /// Log bytes below the published head in memory, if the mode has them there.
     func mapped(at offset: Int64, count: Int) -> UnsafeRawBufferPointer?
     /// Visits the records in `[from, to)` (`Segment.scan`'s rules).
-    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult
+    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordView, Int64) throws -> Void) throws -> Segment.ScanResult
     /// After a read found part of the log gone (another process compacted twice since this
     /// one looked): the head to rebuild the index from, or nil if that cannot happen here.
     func headAfterLosingTrack() throws -> LogHead?

@@ -642,7 +642,7 @@ final class NetworkLog: LogStore {
 
     func mapped(at offset: Int64, count: Int) -> UnsafeRawBufferPointer? { nil }
 
-    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
+    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordView, Int64) throws -> Void) throws -> Segment.ScanResult {
         try Segment.scan(reading: { try read(at: $0, into: $1) }, from: from, to: to, salt: generationSalt, source: name, resync: resync, body)
     }
 

@@ -155,15 +155,10 @@ struct RecordHeader {
         }
     }
 
-    /// Appends a record's parts again (compaction), bound to a new place, with fields of `h`
-    /// (expire time, aux) as given.
-    static func append(
-        _ h: RecordHeader, partsOf rec: UnsafeRawBufferPointer, to buffer: inout [UInt8], salt: UInt64, base: Int64
-    ) {
-        append(h, key: UnsafeRawBufferPointer(rebasing: rec[h.keyOffset..<(h.keyOffset + h.keyLength)]),
-               tag: UnsafeRawBufferPointer(rebasing: rec[h.tagOffset..<(h.tagOffset + h.tagLength)]),
-               value: UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]),
-               to: &buffer, salt: salt, base: base)
+    /// Appends a record again (compaction), bound to a new place, with its header's fields
+    /// (expire time, aux) as the view holds them.
+    static func append(_ r: RecordView, to buffer: inout [UInt8], salt: UInt64, base: Int64) {
+        append(r.header, key: r.key, tag: r.tag, value: r.value, to: &buffer, salt: salt, base: base)
     }
 
     /// Reads the length a record claims from its first 12 bytes, or nil if the magic is wrong.
@@ -214,6 +209,47 @@ struct RecordHeader {
         }
         return .record(h)
     }
+}
+
+/// A verified record: its header and exactly its bytes. Its parts are slices of those bytes,
+/// in range by construction (the header's lengths add up to the byte count), so no reader
+/// cuts a record by hand.
+struct RecordView {
+    /// Mutable for the fields the index knows better (a later `touch` changes the expire time).
+    var header: RecordHeader
+    let bytes: UnsafeRawBufferPointer
+
+    /// `bytes` must start with the record; nil if they do not hold all of it.
+    @inline(__always)
+    init?(_ header: RecordHeader, _ bytes: UnsafeRawBufferPointer) {
+        guard header.totalLength <= bytes.count else { return nil }
+        self.header = header
+        self.bytes = UnsafeRawBufferPointer(rebasing: bytes[0..<header.totalLength])
+    }
+
+    /// Verifies the record at the start of `bytes`, bound to `place`.
+    @inline(__always)
+    init?(decoding bytes: UnsafeRawBufferPointer, at place: RecordPlace) {
+        guard let h = RecordHeader.decode(bytes, at: place) else { return nil }
+        self.init(h, bytes)
+    }
+
+    @inline(__always)
+    private func part(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+    }
+
+    var key: UnsafeRawBufferPointer { part(header.keyOffset, header.keyLength) }
+    var tag: UnsafeRawBufferPointer { part(header.tagOffset, header.tagLength) }
+    var value: UnsafeRawBufferPointer { part(header.valueOffset, header.valueLength) }
+    var authenticationTag: UnsafeRawBufferPointer { part(header.authOffset, header.authLength) }
+
+    /// The key with its kind.
+    var keyRef: KeyRef { KeyRef(kind: ItemKind(rawValue: header.keyKind) ?? .blob, bytes: key) }
+    /// The tag with its kind, if there is one.
+    var tagRef: KeyRef? { header.tagKind == 0 ? nil : KeyRef(kind: ItemKind(rawValue: header.tagKind) ?? .blob, bytes: tag) }
+    /// The value file reference of an external value (nil if it is not one or is malformed).
+    var externalValue: ExternalValue? { header.isExternal ? ExternalValue(value) : nil }
 }
 
 /// The value bytes of a record whose value lives in a file: size u64, crc32c u32, then the

@@ -1,13 +1,3 @@
-/// How a key (or tag, or value) was given by the caller. The Python layer maps its types here:
-/// int (fits in 64 bits), float, str, bytes, and anything pickled.
-public enum ItemKind: UInt8, Sendable {
-    case int = 1
-    case float = 2
-    case text = 3
-    case blob = 4
-    case pickle = 5
-}
-
 /// The equality class of a key: python-diskcache compares keys with SQLite, where 1 == 1.0,
 /// 'a' != b'a' and a pickled key never equals a raw one. A float that is an exact 64-bit
 /// integer therefore shares the integer class, and its canonical bytes are the integer's.
@@ -60,13 +50,6 @@ public struct KeyRef {
         case .pickle: return try body(.pickle, bytes)
         }
     }
-}
-
-/// `d` as an Int64 when it is an integer that Int64 holds exactly.
-@inline(__always)
-func exactInt64(_ d: Double) -> Int64? {
-    guard d.isFinite, d == d.rounded(.towardZero), d >= -9.223372036854775808e18, d < 9.223372036854775808e18 else { return nil }
-    return Int64(d)
 }
 
 /// The secret key of an index's hash table. Random for each index built from the log, kept

@@ -42,16 +42,42 @@ struct ShardIndex {
 
     // MARK: Applying records
 
+    /// Applies one record: the single place where records change the index, used by replay,
+    /// tailing and the writer itself. Returns the entry a put replaced or a delete removed.
+    @discardableResult
+    mutating func apply(_ r: RecordView, offset: Int64) -> Entry? {
+        let h = r.header
+        switch h.kind {
+        case .put:
+            return applyPut(r, offset: offset)
+        case .delete:
+            return applyDelete(r.keyRef)
+        case .touch:
+            applyTouch(r.keyRef, expireTime: h.expireTime)
+        case .access:
+            applyAccess(r.keyRef, time: h.storeTime, countDelta: Int64(bitPattern: h.aux))
+        case .clear:
+            applyClear()
+        case .setting:
+            if let v = SettingValue(kind: h.valueKind, bytes: r.value) {
+                applySetting(String(decoding: r.key, as: UTF8.self), v, recordLength: h.totalLength)
+            }
+        case .begin, .commit:
+            break
+        }
+        return nil
+    }
+
     /// Applies a put; returns the entry it replaced, if any (its external file is now garbage).
     @discardableResult
-    mutating func applyPut(_ h: RecordHeader, record p: UnsafeRawBufferPointer, offset: Int64) -> Entry? {
-        let key = KeyRef(kind: ItemKind(rawValue: h.keyKind) ?? .blob,
-                         bytes: UnsafeRawBufferPointer(rebasing: p[h.keyOffset..<(h.keyOffset + h.keyLength)]))
+    private mutating func applyPut(_ r: RecordView, offset: Int64) -> Entry? {
+        let h = r.header
+        let key = r.keyRef
         var e = Entry()
         e.keyKind = h.keyKind
         e.valueKind = h.valueKind
         e.flags = h.flags
-        e.tagHash = h.tagKind == 0 ? 0 : tagHash(kind: h.tagKind, UnsafeRawBufferPointer(rebasing: p[h.tagOffset..<(h.tagOffset + h.tagLength)]))
+        e.tagHash = h.tagKind == 0 ? 0 : tagHash(kind: h.tagKind, r.tag)
         e.recordLength = UInt32(h.totalLength)
         e.offset = offset
         e.rowid = h.rowid
@@ -59,7 +85,7 @@ struct ShardIndex {
         e.accessTime = h.storeTime
         e.accessCount = Int64(bitPattern: h.aux)
         e.expireTime = h.expireTime
-        if h.isExternal, let ext = ExternalValue(UnsafeRawBufferPointer(rebasing: p[h.valueOffset..<(h.valueOffset + h.valueLength)])) {
+        if let ext = r.externalValue {
             e.externalSize = ext.size
         }
         maxRowid = max(maxRowid, h.rowid)

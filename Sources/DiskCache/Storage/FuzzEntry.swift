@@ -83,11 +83,10 @@ public enum FuzzEntry {
     public static func decodeSegment(_ bytes: UnsafeRawBufferPointer, salt: UInt64) {
         var index = ShardIndex()
         index.bulkLoading = true
-        walk(bytes, salt: salt, resync: true) { h, rec, off in
-            DiskCache.apply(h, rec, off, to: &index)
-            if h.isExternal {
-                _ = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)]))
-            }
+        walk(bytes, salt: salt, resync: true) { r, off in
+            index.apply(r, offset: off)
+            _ = r.externalValue
+            _ = r.authenticationTag
         }
         index.finishBulkLoad()
         exercise(&index)
@@ -97,41 +96,18 @@ public enum FuzzEntry {
         _ = tailing.evictionQueue(access: false)
         _ = tailing.evictionQueue(access: true)
         tailing.trackQueue(nil)
-        walk(bytes, salt: salt, resync: false) { h, rec, off in
-            DiskCache.apply(h, rec, off, to: &tailing)
-        }
+        walk(bytes, salt: salt, resync: false) { r, off in tailing.apply(r, offset: off) }
         exercise(&tailing)
         _ = EffectiveSettings(EffectiveSettings.defaults.merging(index.settings) { _, s in s })
     }
 
-    /// Visits the records of an in-memory segment (`Segment.scan`'s rules: groups delivered on
-    /// their commit; without `resync` the first bad record ends the walk).
-    static func walk(_ bytes: UnsafeRawBufferPointer, salt: UInt64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) -> Void) {
-        var pos = 0
-        var group: [(RecordHeader, Int)]? = nil
-        while pos + RecordHeader.size <= bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[pos...])
-            guard let h = RecordHeader.decode(rest, at: RecordPlace(salt: salt, offset: Int64(pos))) else {
-                if resync { pos += 1; continue }
-                return
-            }
-            let length = h.totalLength
-            switch h.kind {
-            case .begin: group = []
-            case .commit:
-                for (gh, off) in group ?? [] {
-                    body(gh, UnsafeRawBufferPointer(rebasing: bytes[off..<(off + gh.totalLength)]), Int64(off))
-                }
-                group = nil
-            default:
-                if group != nil {
-                    group!.append((h, pos))
-                } else {
-                    body(h, UnsafeRawBufferPointer(rebasing: rest[0..<length]), Int64(pos))
-                }
-            }
-            pos += length
-        }
+    /// Visits the records of an in-memory segment as replay does (`Segment.scan`).
+    static func walk(_ bytes: UnsafeRawBufferPointer, salt: UInt64, resync: Bool, _ body: (RecordView, Int64) -> Void) {
+        _ = try? Segment.scan(reading: { offset, buffer in
+            let n = min(buffer.count, max(0, bytes.count - Int(offset)))
+            if n > 0 { buffer.baseAddress!.copyMemory(from: bytes.baseAddress! + Int(offset), byteCount: n) }
+            return n
+        }, from: 0, to: Int64(bytes.count), salt: salt, source: "fuzz input", resync: resync) { r, off in body(r, off) }
     }
 
     private static func exercise(_ index: inout ShardIndex) {
@@ -231,8 +207,8 @@ public enum FuzzEntry {
         }
         if valueFiles {
             segment.withUnsafeBytes { file in
-                walk(records(ofSegmentFile: file), salt: salt(ofSegmentFile: file), resync: true) { h, rec, _ in
-                    guard h.isExternal, let ext = ExternalValue(UnsafeRawBufferPointer(rebasing: rec[h.valueOffset..<(h.valueOffset + h.valueLength)])),
+                walk(records(ofSegmentFile: file), salt: salt(ofSegmentFile: file), resync: true) { r, _ in
+                    guard let ext = r.externalValue,
                           ext.size >= 0, UInt64(ext.size) <= maxValueFile, ext.name.utf8.count <= 120 else { return }
                     let path = dir + "/" + ext.name
                     if let slash = path.lastIndex(of: "/") { try? PathOps.makeDirectories(String(path[..<slash])) }

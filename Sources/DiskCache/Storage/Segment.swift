@@ -193,7 +193,7 @@ final class SegmentFile {
     func syncData() throws(Errno) { try fd.syncData() }
 
     /// Visits the records in `[from, to)` (see `Segment.scan`).
-    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Segment.ScanResult {
+    func scan(from: Int64, to: Int64, resync: Bool, _ body: (RecordView, Int64) throws -> Void) throws -> Segment.ScanResult {
         try Segment.scan(reading: { try read(at: $0, into: $1) }, from: from, to: to, salt: salt, source: path, resync: resync, body)
     }
 }
@@ -221,7 +221,7 @@ enum Segment {
     static func scan(
         reading read: (Int64, UnsafeMutableRawBufferPointer) throws -> Int, from: Int64, to: Int64,
         salt: UInt64, source: String, resync: Bool = false,
-        _ body: (RecordHeader, UnsafeRawBufferPointer, Int64) throws -> Void
+        _ body: (RecordView, Int64) throws -> Void
     ) throws -> ScanResult {
         // No larger than the range: a small cache must not pay for zeroing 4 MiB.
         let initial = Int(max(Int64(RecordHeader.size), min(Int64(1 << 22), to - from)))
@@ -288,7 +288,7 @@ enum Segment {
                     group = []
                 case .commit:
                     if let g = group {
-                        for (gh, bytes, off) in g { try bytes.withUnsafeBytes { try body(gh, $0, off) } }
+                        for (gh, bytes, off) in g { try bytes.withUnsafeBytes { try body(RecordView(gh, $0)!, off) } }
                     }
                     group = nil
                     result.validEnd = pos + Int64(length)
@@ -296,7 +296,7 @@ enum Segment {
                     if group != nil {
                         group!.append((h, Array(rec), pos))
                     } else {
-                        try body(h, rec, pos)
+                        try body(RecordView(h, rec)!, pos)
                         result.validEnd = pos + Int64(length)
                     }
                 }

@@ -170,9 +170,9 @@ enum Snapshot {
         index.expiryBuilt = false
         let settings = UnsafeRawBufferPointer(start: mapping.base + layout.settingsOffset, count: layout.settings)
         var pos = 0
-        while pos < settings.count, let h = RecordHeader.decode(UnsafeRawBufferPointer(rebasing: settings[pos...]), at: RecordPlace(salt: log.salt, offset: Int64(pos))) {
-            DiskCache.apply(h, UnsafeRawBufferPointer(rebasing: settings[pos..<(pos + h.totalLength)]), 0, to: &index)
-            pos += h.totalLength
+        while pos < settings.count, let r = RecordView(decoding: UnsafeRawBufferPointer(rebasing: settings[pos...]), at: RecordPlace(salt: log.salt, offset: Int64(pos))) {
+            index.apply(r, offset: 0)
+            pos += r.bytes.count
         }
         guard pos == settings.count else { return nil }
         // After the settings (applying them counts their records): the totals as written.
