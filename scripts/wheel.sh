@@ -52,8 +52,8 @@ builder() {
     python=$(find_python "$version")
     if ! cmp -s requirements-wheel.txt "$venv/requirements-wheel.txt" 2>/dev/null; then
         rm -rf "$venv"
-        "$python" -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-wheel.txt
+        "$python" -m venv "$venv" >&2
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-wheel.txt >&2
         cp requirements-wheel.txt "$venv/requirements-wheel.txt"
     fi
     echo "$ROOT/$venv"
