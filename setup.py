@@ -1,5 +1,6 @@
-"""Builds diskcache_swift: the Python package plus its engine, a CPython extension written
-in Swift (python-ext/), compiled with the Swift toolchain by the build_ext below."""
+"""Builds the engine of diskcache_swift: a CPython extension written in Swift (python-ext/),
+compiled with the Swift toolchain by the build_ext below. Everything else about the
+distribution is declared in pyproject.toml."""
 
 import os
 import shutil
@@ -18,6 +19,8 @@ class SwiftBuildExt(build_ext):
 
     def build_extension(self, ext):
         swift = shutil.which('swift') or '/opt/swift/usr/bin/swift'
+        # One scratch folder per Python version: the module is compiled against that
+        # version's headers, and SwiftPM would otherwise rebuild on every switch.
         scratch = os.path.join(ROOT, '.build-py%d%d' % sys.version_info[:2])
         include = sysconfig.get_paths()['include']
         cmd = [
@@ -26,6 +29,8 @@ class SwiftBuildExt(build_ext):
             '--product', '_engine',
             '--scratch-path', scratch,
             '-Xcc', '-I' + include,
+            # The Swift runtime goes into the module itself, so the wheel runs where no
+            # toolchain is installed.
             '-Xswiftc', '-static-stdlib',
             '-Xswiftc', '-cross-module-optimization',
             '-Xlinker', '--strip-all',
@@ -39,13 +44,6 @@ class SwiftBuildExt(build_ext):
 
 
 setup(
-    name='diskcache-swift',
-    version='0.1.0',
-    description='Disk cache with a Swift engine: a drop-in replacement for python-diskcache',
-    packages=['diskcache_swift'],
-    package_dir={'': 'python'},
     ext_modules=[Extension('diskcache_swift._engine', sources=[])],
     cmdclass={'build_ext': SwiftBuildExt},
-    python_requires='>=3.10',
-    zip_safe=False,
 )

@@ -5,6 +5,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/// Python 3.10 spells Py_TYPE as a macro, which Swift cannot import; 3.11 made it the inline
+/// function declared here.
+#if PY_VERSION_HEX < 0x030B0000
+#undef Py_TYPE
+static inline PyTypeObject *Py_TYPE(PyObject *ob) { return ob->ob_type; }
+#endif
+
 /// The extension type's instances: the object header and one pointer to the Swift state.
 typedef struct {
     PyObject_HEAD
