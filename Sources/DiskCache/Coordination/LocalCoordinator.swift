@@ -47,7 +47,7 @@ final class LocalCoordinator: StatisticsCounters {
                     _ = try file.resize(to: Int64(LocalCoordinator.pageSize))
                 }
             }
-            page = try fd.mapShared(length: LocalCoordinator.pageSize)
+            page = try MemoryMap.file(fd, length: LocalCoordinator.pageSize, .readWriteShared)
         } catch let e as Errno {
             try? fd.close()
             throw DiskCacheError.io("map control file", path, e)
@@ -180,7 +180,7 @@ final class LocalCoordinator: StatisticsCounters {
     }
 
     func close() {
-        munmap(page, LocalCoordinator.pageSize)
+        MemoryMap.unmap(page, length: LocalCoordinator.pageSize)
         try? fd.close()
     }
 }

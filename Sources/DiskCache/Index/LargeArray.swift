@@ -12,14 +12,12 @@ final class FileMapping: @unchecked Sendable {
     let length: Int
 
     init?(_ fd: FileDescriptor, length: Int) {
-        guard length > 0 else { return nil }
-        let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.rawValue, 0)
-        guard let p, p != MAP_FAILED else { return nil }
+        guard length > 0, let p = try? MemoryMap.file(fd, length: length, .copyOnWrite) else { return nil }
         base = p
         self.length = length
     }
 
-    deinit { munmap(base, length) }
+    deinit { MemoryMap.unmap(base, length: length) }
 }
 
 /// A growable array of plain values for the index's large tables, with value semantics
@@ -52,9 +50,7 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
                 onHeap = true
                 return
             }
-            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            guard let p, p != MAP_FAILED else { fatalError("out of memory: could not map \(bytes) bytes for the index") }
-            if bytes >= 4 << 20 { _ = madvise(p, bytes, MADV_HUGEPAGE) }
+            guard let p = try? MemoryMap.anonymous(length: bytes) else { fatalError("out of memory: could not map \(bytes) bytes for the index") }
             base = p.bindMemory(to: Element.self, capacity: bytes / MemoryLayout<Element>.stride)
             self.capacity = bytes / MemoryLayout<Element>.stride
             ownedBytes = bytes
@@ -71,7 +67,7 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
         }
 
         deinit {
-            if ownedBytes > 0 { munmap(UnsafeMutableRawPointer(base), ownedBytes) }
+            if ownedBytes > 0 { MemoryMap.unmap(base, length: ownedBytes) }
             if onHeap { base.deallocate() }
         }
     }
@@ -114,10 +110,9 @@ struct LargeArray<Element: BitwiseCopyable>: @unchecked Sendable {
     private mutating func reallocate(capacity: Int) {
         let bytes = LargeArray.roundedBytes(capacity)
         if storage.ownedBytes > 0, bytes > storage.ownedBytes, isKnownUniquelyReferenced(&storage),
-           let moved = dcs_mremap(storage.base, storage.ownedBytes, bytes) {
+           let moved = MemoryMap.grow(UnsafeMutableRawPointer(storage.base), from: storage.ownedBytes, to: bytes) {
             // Growing our own mapping: the kernel moves the pages, nothing is copied and the
             // old and new tables never exist side by side (a million entries: 80 MB).
-            if bytes >= 4 << 20 { _ = madvise(moved, bytes, MADV_HUGEPAGE) }
             storage.base = moved.bindMemory(to: Element.self, capacity: bytes / MemoryLayout<Element>.stride)
             storage.ownedBytes = bytes
             storage.capacity = bytes / MemoryLayout<Element>.stride

@@ -130,7 +130,7 @@ final class SegmentFile {
             try? fd.close()
             throw DiskCacheError.io("read the header of segment", path, error)
         }
-        if mappable, let p = mmap(nil, SegmentFile.mapReserve, PROT_READ, MAP_SHARED, fd.rawValue, 0), p != MAP_FAILED {
+        if mappable, let p = try? MemoryMap.file(fd, length: SegmentFile.mapReserve, .readOnlyShared) {
             mapping = UnsafeRawPointer(p)
         } else {
             mapping = nil
@@ -138,7 +138,7 @@ final class SegmentFile {
     }
 
     deinit {
-        if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), SegmentFile.mapReserve) }
+        if let mapping { MemoryMap.unmap(mapping, length: SegmentFile.mapReserve) }
         try? fd.close()
     }
 

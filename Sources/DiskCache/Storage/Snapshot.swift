@@ -198,7 +198,7 @@ enum Snapshot {
                 crc = dcs_crc32c(crc, mapping.base + at, n)
                 guard check(mapping.base + at, n / stride) else { return false }
                 let pageStart = at / page * page
-                _ = madvise(mapping.base + pageStart, (at + n) / page * page - pageStart, MADV_DONTNEED)
+                MemoryMap.release(mapping.base + pageStart, length: at + n - pageStart)
                 at += n
             }
             return true

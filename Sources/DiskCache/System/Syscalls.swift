@@ -60,15 +60,6 @@ extension FileDescriptor {
         return Int64(st.st_size)
     }
 
-    /// Maps `length` bytes of the file shared between processes, readable and writable.
-    ///
-    /// The corresponding C function is `mmap`.
-    func mapShared(length: Int) throws(Errno) -> UnsafeMutableRawPointer {
-        let p = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, rawValue, 0)
-        if p == MAP_FAILED || p == nil { throw Errno(rawValue: errno) }
-        return p!
-    }
-
     /// Writes the whole buffer at `offset`, looping over short writes.
     func writeAll(at offset: Int64, _ buffer: UnsafeRawBufferPointer) throws(Errno) {
         var done = 0
