@@ -56,9 +56,19 @@ enum FuzzMain {
         #endif
     }
 
-    /// Seeds: every real segment with each combination of flags worth starting from.
+    /// Seeds: every real segment with each combination of flags worth starting from, and real
+    /// snapshots as they are and with their header fixed up.
     static func makeCorpus(_ dir: String) {
         mkdir(dir, 0o755)
+        for (i, snapshot) in FuzzEntry.seedSnapshots().enumerated() {
+            for flags: FuzzEntry.Flags in [[.snapshot], [.snapshot, .fixChecksums]] {
+                let path = "\(dir)/seed-snapshot-\(i)-flags\(flags.rawValue)"
+                guard let f = fopen(path, "wb") else { continue }
+                let input = [flags.rawValue] + snapshot
+                _ = input.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+                fclose(f)
+            }
+        }
         let flagSets: [FuzzEntry.Flags] = [[], [.openDirectory, .valueFiles], [.fixChecksums], [.fixChecksums, .openDirectory, .valueFiles]]
         for (i, segment) in FuzzEntry.seedSegments().enumerated() {
             for flags in flagSets {

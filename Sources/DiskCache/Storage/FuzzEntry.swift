@@ -28,6 +28,11 @@ public enum FuzzEntry {
         public static let valueFiles = Flags(rawValue: 4)
         /// Take a control page from the 40 bytes after the flags (head, stats, writing flag).
         public static let controlPage = Flags(rawValue: 8)
+        /// The bytes are an index snapshot, not a segment: it is put beside the segment of a
+        /// small cache written by the engine, and a cache opened on that directory. With
+        /// `fixChecksums` its header is first made to name that log and both checksums are
+        /// recomputed, so mutations reach the structure checks and the tables' use.
+        public static let snapshot = Flags(rawValue: 16)
     }
 
     /// A corpus input that decodes `segment` as it is and opens a cache on it.
@@ -47,6 +52,10 @@ public enum FuzzEntry {
             guard rest.count >= 40 else { return }
             control = Array(rest[0..<40])
             rest = UnsafeRawBufferPointer(rebasing: rest[40...])
+        }
+        if flags.contains(.snapshot) {
+            openDirectory(withSnapshotBytes: Array(rest), fix: flags.contains(.fixChecksums))
+            return
         }
         var segment = Array(rest)
         if flags.contains(.fixChecksums) {
@@ -141,8 +150,16 @@ public enum FuzzEntry {
         }
         let salt = segment.withUnsafeBytes { FuzzEntry.salt(ofSegmentFile: $0) }
         guard segment.count > SegmentHeader.dataStart else { return }
-        segment.withUnsafeMutableBytes { file in
-            let raw = UnsafeMutableRawBufferPointer(rebasing: file[SegmentHeader.dataStart...])
+        var records = Array(segment[SegmentHeader.dataStart...])
+        sealRecords(&records, salt: salt)
+        segment.replaceSubrange(SegmentHeader.dataStart..., with: records)
+    }
+
+    /// Recomputes the checksum of every record whose claimed length fits, bound to `salt` and
+    /// its offset in `bytes`, walking by the claimed lengths (a byte at a time where no record
+    /// starts).
+    static func sealRecords(_ bytes: inout [UInt8], salt: UInt64) {
+        bytes.withUnsafeMutableBytes { raw in
             var pos = 0
             while pos + RecordHeader.size <= raw.count {
                 let rest = UnsafeRawBufferPointer(rebasing: raw[pos...])
@@ -254,6 +271,86 @@ public enum FuzzEntry {
         _ = try? cache.check()
     }
 
+    // MARK: Snapshots
+
+    /// The cache every snapshot input is tried against: a few kinds of items, a tag, expiry,
+    /// a setting and a delete, written the same way every time.
+    static func writeSnapshotBase(_ dir: String) -> Bool {
+        guard let cache = try? DiskCache(directory: dir, settings: [SettingName.minFileSize: .int(64)]) else { return false }
+        defer { cache.close() }
+        do {
+            for i in 0..<40 { try cache.set(.int(Int64(i)), bytes: [UInt8](repeating: UInt8(i), count: i % 9 == 0 ? 100 : 8), tag: i % 3 == 0 ? "t" : nil) }
+            try cache.set("text", text: "value", ttl: .seconds(3600))
+            _ = try cache.delete(.int(7))
+            _ = try cache.push([1])
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Real snapshots of the base cache (a seed corpus for `.snapshot` inputs).
+    public static func seedSnapshots() -> [[UInt8]] {
+        guard let dir = makeTempDirectory() else { return [] }
+        defer { removeTree(dir) }
+        guard writeSnapshotBase(dir), let cache = try? DiskCache(directory: dir),
+              let log = cache.log as? LocalLog, let segment = log.segment else { return [] }
+        defer { cache.close() }
+        guard Snapshot.write(directory: dir, index: cache.index, log: segment, end: cache.applied.end),
+              let bytes = readFile(dir + "/" + Snapshot.name(segment.id)) else { return [] }
+        return [bytes]
+    }
+
+    /// Puts `bytes` as the snapshot of a base cache's segment and opens and uses the cache.
+    public static func openDirectory(withSnapshotBytes bytes: [UInt8], fix: Bool) {
+        guard let dir = makeTempDirectory() else { return }
+        defer { removeTree(dir) }
+        guard writeSnapshotBase(dir), let segment = try? SegmentFile(directory: dir, id: 1, create: false, mappable: false),
+              let end = try? segment.dataSize() else { return }
+        var snap = bytes
+        if fix { fixSnapshot(&snap, log: segment, end: end) }
+        guard writeFile(dir + "/" + Snapshot.name(1), snap) else { return }
+        useCache(dir)
+    }
+
+    /// Makes a snapshot's header name `log` up to `end` (where its own end is not below) and
+    /// recomputes both checksums, as an engine with a bug (not bit rot) would write it.
+    static func fixSnapshot(_ snap: inout [UInt8], log: SegmentFile, end: Int64) {
+        let words = Snapshot.headerWords
+        guard snap.count >= words * 8 else { return }
+        func get(_ w: Snapshot.Word) -> UInt64 { snap.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: w.rawValue * 8, as: UInt64.self)) } }
+        func set(_ w: Snapshot.Word, _ v: UInt64) { snap.withUnsafeMutableBytes { $0.storeBytes(of: v.littleEndian, toByteOffset: w.rawValue * 8, as: UInt64.self) } }
+        set(.magic, Snapshot.magic)
+        set(.version, Snapshot.version)
+        set(.layout, Snapshot.layout)
+        set(.segment, log.id)
+        set(.salt, log.salt)
+        let snapEnd = min(get(.end), UInt64(end))
+        set(.end, snapEnd)
+        set(.tailCRC, UInt64(Snapshot.tailChecksum(log, end: Int64(snapEnd)) ?? 0))
+        let limit = UInt64(1) << 24
+        let sizes: [Snapshot.Word] = [.slots, .entries, .entryCapacity, .free, .arena, .arenaCapacity, .settings]
+        if sizes.allSatisfy({ get($0) < limit }) {
+            let layout = Snapshot.Layout(slots: Int(get(.slots)), entries: Int(get(.entries)), entryCapacity: Int(get(.entryCapacity)),
+                                         free: Int(get(.free)), arena: Int(get(.arena)), arenaCapacity: Int(get(.arenaCapacity)), settings: Int(get(.settings)))
+            // The setting records are bound to the log's salt.
+            if layout.settingsOffset + layout.settings <= snap.count {
+                var settings = Array(snap[layout.settingsOffset..<(layout.settingsOffset + layout.settings)])
+                sealRecords(&settings, salt: log.salt)
+                snap.replaceSubrange(layout.settingsOffset..<(layout.settingsOffset + layout.settings), with: settings)
+            }
+            var crc: UInt32 = 0
+            for (offset, count) in [(layout.slotsOffset, layout.slots * 8), (layout.entriesOffset, layout.entries * MemoryLayout<Entry>.stride),
+                                    (layout.arenaOffset, layout.arena), (layout.freeOffset, layout.free * 4), (layout.settingsOffset, layout.settings)]
+                where count > 0 && offset + count <= snap.count {
+                crc = snap.withUnsafeBytes { dcs_crc32c(crc, $0.baseAddress! + offset, count) }
+            }
+            set(.bodyCRC, UInt64(crc))
+        }
+        let headerCRC = snap.withUnsafeBytes { dcs_crc32c(0, $0.baseAddress!, Snapshot.Word.headerCRC.rawValue * 8) }
+        set(.headerCRC, UInt64(headerCRC))
+    }
+
     // MARK: Seeds
 
     /// Segments of real caches written by the engine: small and large values, deletes,
@@ -330,7 +427,7 @@ public enum FuzzEntry {
 
     // MARK: Files
 
-    private static func makeTempDirectory() -> String? {
+    static func makeTempDirectory() -> String? {
         let base = PathOps.isDirectory("/dev/shm") ? "/dev/shm" : "/tmp"
         var template = Array("\(base)/dc-fuzz-XXXXXX".utf8CString)
         return template.withUnsafeMutableBufferPointer { buf -> String? in
