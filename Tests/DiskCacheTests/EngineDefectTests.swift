@@ -89,4 +89,66 @@ import CDiskCacheSupport
         #expect(try c.get("pad3")?.value.count == 1 << 20)
         #expect(try c.get("k")?.text == "uncommitted")
     }
+
+    /// adv-r12: a timeout bounds the whole call, opening included (open used to wait for
+    /// the lock without limit).
+    @Test func openHonoursTheTimeout() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let holder = try DiskCache(directory: dir)
+        let inside = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            try? holder.transact {
+                inside.signal()
+                // Long enough that the open below gives up first.
+                sleep(5)
+            }
+            done.signal()
+        }
+        thread.start()
+        inside.wait()
+        defer { done.wait() }
+        #expect(throws: DiskCacheError.self) {
+            do {
+                _ = try DiskCache(directory: dir, timeout: 0.2)
+            } catch let e as DiskCacheError {
+                #expect(e.code == .timeout, "\(e)")
+                throw e
+            }
+        }
+    }
+
+    /// adv-r12: a forked child that never touches the cache must not keep its killed
+    /// parent's lock (the inherited descriptor shares the parent's open file description).
+    @Test func forkedChildDoesNotKeepADeadParentsLock() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        try DiskCache(directory: dir).set("x", int: 0)
+        let out = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: childExecutable)
+        p.arguments = ["forkhold", dir]
+        p.standardOutput = out
+        try p.run()
+        var text = ""
+        while !text.contains("in transaction\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let grandchild = pid_t(text.split(separator: "\n").first.flatMap { Int32($0) } ?? 0)
+        #expect(text.contains("in transaction"), "\(text)")
+        // The parent dies holding the lock; its child sleeps on. (Foundation's wait for the
+        // parent also waits for the pipe, which the grandchild holds: wait after killing it.)
+        kill(p.processIdentifier, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(p.processIdentifier, &status, 0) == -1 && errno == EINTR {}
+        defer {
+            if grandchild > 0 { kill(grandchild, SIGKILL) }
+            p.waitUntilExit()
+        }
+        let c = try DiskCache(directory: dir, timeout: 5)
+        try c.set("y", int: 1)
+        #expect(try c.get("x")?.int == 0, "the killed transaction did not commit")
+    }
 }

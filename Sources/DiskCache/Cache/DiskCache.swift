@@ -85,11 +85,13 @@ public final class DiskCache: @unchecked Sendable {
     /// `network` chooses how processes coordinate: `nil` detects it (network mode on NFS,
     /// SMB/CIFS, FUSE network filesystems such as sshfs, Ceph, Lustre, 9p, AFS ..., or when
     /// the directory already is in network mode), `true`/`false` force it. `lease` (network
-    /// mode) is how long a write may hold the cache before others abandon it.
-    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30) throws {
+    /// mode) is how long a write may hold the cache before others abandon it. `timeout`
+    /// bounds the wait for another process's lock, opening included (see `lockTimeout`).
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil) throws {
         self.directory = directory
         self.networkPreference = network
         self.networkLease = lease
+        self._lockTimeout = timeout
         for (k, v) in settings { try EffectiveSettings.validate(k, v) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
@@ -154,7 +156,10 @@ public final class DiskCache: @unchecked Sendable {
         self.coordinator = coordinator
         // Forced local mode on a network filesystem: mappings are not coherent there.
         segmentMappable = !FilesystemKind.isNetwork(directory)
-        try coordinator.lockExclusive(timeout: nil)
+        do { try coordinator.lockExclusive(timeout: _lockTimeout) } catch {
+            closeFiles()
+            throw error
+        }
         holdsExclusive = true
         defer {
             holdsExclusive = false
