@@ -151,4 +151,28 @@ import CDiskCacheSupport
         try c.set("y", int: 1)
         #expect(try c.get("x")?.int == 0, "the killed transaction did not commit")
     }
+
+    /// adv-r11: `close()` inside a transaction used to drop the writes made so far and let the
+    /// later ones commit one by one. It throws and leaves the transaction intact.
+    @Test func closeInsideATransactionThrowsAndKeepsIt() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir)
+        let other = try DiskCache(directory: dir)
+        try c.transact {
+            try c.set("a", int: 1)
+            #expect(throws: DiskCacheError.self) {
+                do { try c.close() } catch let e as DiskCacheError {
+                    #expect(e.code == .inTransaction, "\(e)")
+                    throw e
+                }
+            }
+            try c.set("b", int: 2)
+            #expect(try other.get("a") == nil && other.get("b") == nil, "nothing is published before the end")
+        }
+        #expect(try other.get("a")?.int == 1)
+        #expect(try other.get("b")?.int == 2)
+        try c.close()
+        #expect(try c.get("a")?.int == 1, "closed outside a transaction: reopens")
+    }
 }

@@ -100,7 +100,7 @@ import CDiskCacheSupport
         let value = [UInt8](repeating: 0x5A, count: 100)
         try c.set("big", bytes: value)
         try c.set("small", bytes: [1])
-        c.close()
+        try c.close()
         // Rewrite the put record of "big" with another size and a valid checksum.
         let segPath = dir + "/" + Segment.name(1)
         var seg = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segPath)))

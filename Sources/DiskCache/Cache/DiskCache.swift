@@ -106,9 +106,16 @@ public final class DiskCache: @unchecked Sendable {
 
     /// Releases descriptors and mappings. The next operation reopens (python-diskcache's
     /// `close()` behaves the same way).
-    public func close() {
+    ///
+    /// - Throws: `.inTransaction` if the calling thread has a transaction open; the
+    ///   transaction is left as it was (closing used to drop its writes so far and let the
+    ///   later ones commit one by one).
+    public func close() throws {
         mutex.lock()
         defer { mutex.unlock() }
+        if transactionDepth > 0 {
+            throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
+        }
         flushStats()
         // The next process to open starts from the index as it is now rather than replaying
         // what this one saw (and wrote) since the last snapshot.

@@ -5,7 +5,7 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
     /// What kind of failure this is; grows without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: Hashable, Sendable {
-            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists
+            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, inTransaction
         }
         let value: Value
         /// A system call failed (see `errno`).
@@ -26,6 +26,8 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         public static let keyExists = Code(value: .keyExists)
         /// A lock could not be taken within the timeout.
         public static let timeout = Code(value: .timeout)
+        /// Not allowed while the calling thread has a transaction open (`close`).
+        public static let inTransaction = Code(value: .inTransaction)
         public var description: String { "\(value)" }
     }
 

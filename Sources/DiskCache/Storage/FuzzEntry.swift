@@ -217,7 +217,7 @@ public enum FuzzEntry {
 
     private static func useCache(_ dir: String) {
         guard let cache = try? DiskCache(directory: dir) else { return }
-        defer { cache.close() }
+        defer { try? cache.close() }
         cache.lockTimeout = 1
         var keys: [StoredKey] = []
         if let k = try? cache.keys() { keys = k }
@@ -260,7 +260,7 @@ public enum FuzzEntry {
             defer { removeTree(dir) }
             guard let cache = try? DiskCache(directory: dir, settings: settings) else { return }
             try? body(cache)
-            cache.close()
+            try? cache.close()
             let names = ((try? PathOps.listDirectory(dir)) ?? []).filter { Segment.id(fromName: $0) != nil }.sorted()
             if let name = names.last, let bytes = readFile(dir + "/" + name) { seeds.append(bytes) }
         }
