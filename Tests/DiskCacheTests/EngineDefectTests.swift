@@ -175,4 +175,44 @@ import CDiskCacheSupport
         try c.close()
         #expect(try c.get("a")?.int == 1, "closed outside a transaction: reopens")
     }
+
+    /// adv-r10: files and directories follow the umask (python-diskcache creates them 0o666 /
+    /// 0o777 less the umask). Created 0o644 / 0o755 whatever the umask, a cache shared by a
+    /// group broke after the other user's first compaction.
+    @Test func createdModesFollowTheUmask() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        // In a child: the umask is per process and other tests run meanwhile.
+        let pid = fork()
+        if pid == 0 {
+            umask(0o002)
+            do {
+                let c = try DiskCache(directory: dir + "/cache", minFileSize: 1000)
+                try c.set("big", bytes: [UInt8](repeating: 1, count: 5000))
+                try c.set("small", int: 1)
+                try c.compact()
+                _exit(0)
+            } catch {
+                _exit(1)
+            }
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(status == 0)
+        func mode(_ path: String) -> Int {
+            var st = stat()
+            return stat(path, &st) == 0 ? Int(st.st_mode) & 0o7777 : -1
+        }
+        let cache = dir + "/cache"
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache)
+        let valueDir = try #require(names.first { $0.count == 2 })
+        let sub = try #require(try FileManager.default.contentsOfDirectory(atPath: cache + "/" + valueDir).first)
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: cache + "/" + valueDir + "/" + sub).first)
+        #expect(mode(cache) == 0o775)
+        #expect(mode(cache + "/" + valueDir) == 0o775)
+        #expect(mode(cache + "/" + valueDir + "/" + sub) == 0o775)
+        #expect(mode(cache + "/" + valueDir + "/" + sub + "/" + file) == 0o664)
+        #expect(mode(cache + "/control") == 0o664)
+        #expect(mode(cache + "/" + Segment.name(2)) == 0o664, "\(names)")
+    }
 }

@@ -46,7 +46,7 @@ extension DiskCache {
         let temp = path + ".tmp"
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
         } catch {
             throw DiskCacheError.io("create segment", temp, error)
         }

@@ -287,7 +287,7 @@ public final class DiskCache: @unchecked Sendable {
     func openSegment(_ id: UInt64, create: Bool) throws -> FileDescriptor {
         let path = segmentPath(id)
         do {
-            return try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            return try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: CreationMode.file)
         } catch let e as Errno {
             throw DiskCacheError.io("open segment", path, e)
         }

@@ -23,7 +23,7 @@ final class LocalCoordinator: Coordinator {
     init(directory: String) throws {
         path = directory + "/" + LocalCoordinator.fileName
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: CreationMode.file)
         } catch let e as Errno {
             throw DiskCacheError.io("open control file", path, e)
         }

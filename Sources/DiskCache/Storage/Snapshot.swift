@@ -53,7 +53,7 @@ enum Snapshot {
                             settings: settingRecords.count)
         let path = directory + "/" + name(head.segment)
         let temp = path + ".\(getpid()).tmp"
-        guard let fd = try? FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead]) else { return }
+        guard let fd = try? FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file) else { return }
         var ok = true
         var crc: UInt32 = 0
         func put(_ b: UnsafeRawBufferPointer, at offset: Int) {
