@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "CDiskCacheSupport.h"
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -9,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static uint32_t crc_table[8][256];
 static int have_sse42 = -1;
@@ -144,8 +147,70 @@ uint32_t dcs_crc32c(uint32_t crc, const void *data, size_t length) {
 static uint64_t fork_generation = 0;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
-static void on_fork_child(void) { __atomic_fetch_add(&fork_generation, 1, __ATOMIC_RELAXED); }
-static void fork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+/* Descriptors that hold a flock (the control files of open caches). A flock belongs to the
+ * open file description, which a child inherits: a child that never touches its cache would
+ * keep a dead parent's lock for as long as it lives. At fork the child gets a description of
+ * its own for each, under the same descriptor number (so the engine's copy of the number
+ * stays valid), before any of its code runs. Guarded by lock_fds_mutex, which is held across
+ * fork so the child sees a consistent table. */
+struct lock_fd { int fd; char *path; };
+static pthread_mutex_t lock_fds_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct lock_fd *lock_fds = NULL;
+static size_t lock_fd_count = 0, lock_fd_capacity = 0;
+
+static void on_fork_prepare(void) { pthread_mutex_lock(&lock_fds_mutex); }
+static void on_fork_parent(void) { pthread_mutex_unlock(&lock_fds_mutex); }
+
+static void on_fork_child(void) {
+    __atomic_fetch_add(&fork_generation, 1, __ATOMIC_RELAXED);
+    /* Only async-signal-safe calls here (the parent may have had other threads). */
+    for (size_t i = 0; i < lock_fd_count; i++) {
+        int fresh = open(lock_fds[i].path, O_RDWR | O_CLOEXEC);
+        /* Cannot reopen (file gone, no descriptors left): drop the parent's description all
+         * the same; the engine reopens on first use. */
+        if (fresh < 0) fresh = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fresh >= 0) {
+            dup3(fresh, lock_fds[i].fd, O_CLOEXEC);
+            close(fresh);
+        }
+    }
+    pthread_mutex_unlock(&lock_fds_mutex);
+}
+
+static void fork_init(void) { pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child); }
+
+int dcs_lock_fd_register(int fd, const char *path) {
+    pthread_once(&fork_once, fork_init);
+    char *copy = strdup(path);
+    if (copy == NULL) return -1;
+    pthread_mutex_lock(&lock_fds_mutex);
+    if (lock_fd_count == lock_fd_capacity) {
+        size_t capacity = lock_fd_capacity ? lock_fd_capacity * 2 : 8;
+        struct lock_fd *grown = realloc(lock_fds, capacity * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&lock_fds_mutex);
+            free(copy);
+            return -1;
+        }
+        lock_fds = grown;
+        lock_fd_capacity = capacity;
+    }
+    lock_fds[lock_fd_count++] = (struct lock_fd){fd, copy};
+    pthread_mutex_unlock(&lock_fds_mutex);
+    return 0;
+}
+
+void dcs_lock_fd_unregister(int fd) {
+    pthread_mutex_lock(&lock_fds_mutex);
+    for (size_t i = 0; i < lock_fd_count; i++) {
+        if (lock_fds[i].fd == fd) {
+            free(lock_fds[i].path);
+            lock_fds[i] = lock_fds[--lock_fd_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock_fds_mutex);
+}
 
 uint64_t dcs_fork_generation(void) {
     pthread_once(&fork_once, fork_init);

@@ -4,6 +4,9 @@
 //   dc-testchild set DIR PREFIX N          sets PREFIX0 … PREFIX(N-1) to their own names
 //   dc-testchild writeloop DIR SEED        random self-checking writes until killed
 //   dc-testchild verify DIR                reads every key; exit 1 if a value fails its check
+//   dc-testchild forkhold DIR              forks a child that sleeps without touching the cache
+//                                          (its pid on the first line), then holds the cache
+//                                          in a transaction ("in transaction") until killed
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -88,6 +91,21 @@ do {
         if bad > 0 {
             print("corrupt values: \(bad)")
             exit(1)
+        }
+    case "forkhold":
+        let cache = try DiskCache(directory: dir)
+        _ = try cache.get("x")
+        let pid = fork()
+        if pid == 0 {
+            sleep(120)
+            _exit(0)
+        }
+        print(pid)
+        try cache.transact {
+            try cache.set("x", int: 1)
+            print("in transaction")
+            fflush(nil)
+            sleep(120)
         }
     default:
         print("unknown mode \(args[1])")

@@ -386,7 +386,7 @@ func runBenchmark(_ config: Config) throws {
         if try cache.delete($0) { found += 1 }
     }
     expect("delete", n)
-    cache.close()
+    try cache.close()
     if !config.keep { removeTree(opsDir) }
 
     // Cold open of a large cache: in this process with a fresh DiskCache each time, then in

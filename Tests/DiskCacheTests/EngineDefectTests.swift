@@ -89,4 +89,130 @@ import CDiskCacheSupport
         #expect(try c.get("pad3")?.value.count == 1 << 20)
         #expect(try c.get("k")?.text == "uncommitted")
     }
+
+    /// adv-r12: a timeout bounds the whole call, opening included (open used to wait for
+    /// the lock without limit).
+    @Test func openHonoursTheTimeout() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let holder = try DiskCache(directory: dir)
+        let inside = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            try? holder.transact {
+                inside.signal()
+                // Long enough that the open below gives up first.
+                sleep(5)
+            }
+            done.signal()
+        }
+        thread.start()
+        inside.wait()
+        defer { done.wait() }
+        #expect(throws: DiskCacheError.self) {
+            do {
+                _ = try DiskCache(directory: dir, timeout: 0.2)
+            } catch let e as DiskCacheError {
+                #expect(e.code == .timeout, "\(e)")
+                throw e
+            }
+        }
+    }
+
+    /// adv-r12: a forked child that never touches the cache must not keep its killed
+    /// parent's lock (the inherited descriptor shares the parent's open file description).
+    @Test func forkedChildDoesNotKeepADeadParentsLock() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        try DiskCache(directory: dir).set("x", int: 0)
+        let out = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: childExecutable)
+        p.arguments = ["forkhold", dir]
+        p.standardOutput = out
+        try p.run()
+        var text = ""
+        while !text.contains("in transaction\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let grandchild = pid_t(text.split(separator: "\n").first.flatMap { Int32($0) } ?? 0)
+        #expect(text.contains("in transaction"), "\(text)")
+        // The parent dies holding the lock; its child sleeps on. (Foundation's wait for the
+        // parent also waits for the pipe, which the grandchild holds: wait after killing it.)
+        kill(p.processIdentifier, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(p.processIdentifier, &status, 0) == -1 && errno == EINTR {}
+        defer {
+            if grandchild > 0 { kill(grandchild, SIGKILL) }
+            p.waitUntilExit()
+        }
+        let c = try DiskCache(directory: dir, timeout: 5)
+        try c.set("y", int: 1)
+        #expect(try c.get("x")?.int == 0, "the killed transaction did not commit")
+    }
+
+    /// adv-r11: `close()` inside a transaction used to drop the writes made so far and let the
+    /// later ones commit one by one. It throws and leaves the transaction intact.
+    @Test func closeInsideATransactionThrowsAndKeepsIt() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir)
+        let other = try DiskCache(directory: dir)
+        try c.transact {
+            try c.set("a", int: 1)
+            #expect(throws: DiskCacheError.self) {
+                do { try c.close() } catch let e as DiskCacheError {
+                    #expect(e.code == .inTransaction, "\(e)")
+                    throw e
+                }
+            }
+            try c.set("b", int: 2)
+            #expect(try other.get("a") == nil && other.get("b") == nil, "nothing is published before the end")
+        }
+        #expect(try other.get("a")?.int == 1)
+        #expect(try other.get("b")?.int == 2)
+        try c.close()
+        #expect(try c.get("a")?.int == 1, "closed outside a transaction: reopens")
+    }
+
+    /// adv-r10: files and directories follow the umask (python-diskcache creates them 0o666 /
+    /// 0o777 less the umask). Created 0o644 / 0o755 whatever the umask, a cache shared by a
+    /// group broke after the other user's first compaction.
+    @Test func createdModesFollowTheUmask() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        // In a child: the umask is per process and other tests run meanwhile.
+        let pid = fork()
+        if pid == 0 {
+            umask(0o002)
+            do {
+                let c = try DiskCache(directory: dir + "/cache", minFileSize: 1000)
+                try c.set("big", bytes: [UInt8](repeating: 1, count: 5000))
+                try c.set("small", int: 1)
+                try c.compact()
+                _exit(0)
+            } catch {
+                _exit(1)
+            }
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(status == 0)
+        func mode(_ path: String) -> Int {
+            var st = stat()
+            return stat(path, &st) == 0 ? Int(st.st_mode) & 0o7777 : -1
+        }
+        let cache = dir + "/cache"
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache)
+        let valueDir = try #require(names.first { $0.count == 2 })
+        let sub = try #require(try FileManager.default.contentsOfDirectory(atPath: cache + "/" + valueDir).first)
+        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: cache + "/" + valueDir + "/" + sub).first)
+        #expect(mode(cache) == 0o775)
+        #expect(mode(cache + "/" + valueDir) == 0o775)
+        #expect(mode(cache + "/" + valueDir + "/" + sub) == 0o775)
+        #expect(mode(cache + "/" + valueDir + "/" + sub + "/" + file) == 0o664)
+        #expect(mode(cache + "/control") == 0o664)
+        #expect(mode(cache + "/" + SegmentFile.name(2)) == 0o664, "\(names)")
+    }
 }

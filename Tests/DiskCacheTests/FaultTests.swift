@@ -117,7 +117,7 @@ import Testing
         // with an error naming the path; nothing crashes.
         _ = try? c.get("a")
         do { try c.set("b", int: 2) } catch let e as DiskCacheError { #expect(e.message.contains(dir)) }
-        c.close()
+        try c.close()
         // Reopening recreates an empty cache.
         #expect(try c.get("a") == nil)
         removeDirectory(dir)

@@ -13,7 +13,7 @@ import Testing
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }
         let id: UInt64 = 1 << 40
-        FileManager.default.createFile(atPath: dir + "/" + SegmentFile.name(id), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/" + SegmentFile.name(id), contents: nil)
         do {
             let c = try DiskCache(directory: dir)
             try c.set("a", int: 1)
@@ -42,7 +42,8 @@ import Testing
         do {
             let c = try DiskCache(directory: dir)
             try c.set("a", int: 666)
-            let e = try #require(c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "a", count: 1))).map { c.index.table[$0] })
+            let found = bytes("a").withUnsafeBytes { c.index.find(KeyRef(kind: .text, bytes: $0)) }
+            let e = c.index.table[try #require(found)]
             copied = Array(try read(dir + "/" + SegmentFile.name(1))[(SegmentHeader.dataStart + Int(e.offset))...].prefix(Int(e.recordLength)))
             try c.set("a", int: 1)
             try c.set("payload", bytes: bytes("user bytes ") + copied + bytes(" more user bytes"))
@@ -83,7 +84,7 @@ import Testing
             try write(dir + "/control", page)
             let c = try DiskCache(directory: dir)
             #expect(try c.count() == 300, "bit \(bit)")
-            c.close()
+            try c.close()
             #expect(try read(dir + "/" + SegmentFile.name(1)) == segment, "bit \(bit)")
             try removeSnapshots(dir)
         }
@@ -194,7 +195,7 @@ extension SnapshotTests {
         do {
             let c = try DiskCache(directory: dir)
             for i in 0..<200 { try c.set(.int(Int64(i)), int: Int64(i)) }
-            c.close()
+            try c.close()
         }
         Snapshot.worthWriting = 1 << 40
         let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
@@ -218,7 +219,7 @@ extension SnapshotTests {
         do {
             let c = try DiskCache(directory: dir)
             for i in 0..<50 { try c.set(.int(Int64(i)), int: Int64(i)) }
-            c.close()
+            try c.close()
         }
         Snapshot.worthWriting = 1 << 40
         let name = try #require(try files(dir).first { $0.hasPrefix("snapshot-") })
@@ -256,7 +257,7 @@ extension SnapshotTests {
         do {
             let c = try DiskCache(directory: dir)
             for i in 0..<3000 { try c.set(.text("old\(i)"), text: String(repeating: "o", count: 60)) }
-            c.close()
+            try c.close()
         }
         #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
         let path = dir + "/" + SegmentFile.name(1)
@@ -285,15 +286,15 @@ extension SnapshotTests {
         do {
             let c = try DiskCache(directory: dir)
             for i in 0..<100 { try c.set(.int(Int64(i)), int: Int64(i)) }
-            c.close()
+            try c.close()
         }
         #expect(try files(dir).contains { $0.hasPrefix("snapshot-") })
         #expect(try !files(dir).contains { $0.hasSuffix(".tmp") })
         // A leftover of a process that no longer exists (pid 2^22 + 1 is above pid_max's
         // default), and one of a live process (this one's parent), which must be kept.
         let dead = dir + "/snapshot-1.dcs.4194305.tmp", live = dir + "/snapshot-1.dcs.\(getppid()).tmp"
-        FileManager.default.createFile(atPath: dead, contents: Data(count: 4096))
-        FileManager.default.createFile(atPath: live, contents: Data(count: 4096))
+        _ = FileManager.default.createFile(atPath: dead, contents: Data(count: 4096))
+        _ = FileManager.default.createFile(atPath: live, contents: Data(count: 4096))
         _ = try DiskCache(directory: dir)
         #expect(!FileManager.default.fileExists(atPath: dead))
         #expect(FileManager.default.fileExists(atPath: live))
@@ -312,13 +313,13 @@ extension SnapshotTests {
         for i in stride(from: 0, to: 300, by: 3) { try c.delete(.int(Int64(i))) }
         try c.transact { try c.set("tx", text: "in a transaction") }
         let expected = try contents(c)
-        c.close()
+        try c.close()
         let afterSnapshot = try DiskCache(directory: dir)
         #expect(afterSnapshot.snapshotEnd > 0)
         #expect(try contents(afterSnapshot) == expected)
         try afterSnapshot.compact()
         #expect(try contents(afterSnapshot) == expected)
-        afterSnapshot.close()
+        try afterSnapshot.close()
         let afterCompaction = try DiskCache(directory: dir)
         #expect(afterCompaction.applied.segment == 2)
         #expect(try contents(afterCompaction) == expected)

@@ -68,7 +68,7 @@ import CDiskCacheSupport
         #expect(c.snapshotEnd > 0)
         #expect(try c.count() == 41)
         #expect(try c.get(.int(9))?.value == [UInt8](repeating: 9, count: 100))
-        c.close()
+        try c.close()
 
         var rng = SplitMix(seed: 0x5A9)
         for round in 0..<200 {
@@ -134,7 +134,7 @@ import CDiskCacheSupport
         let value = [UInt8](repeating: 0x5A, count: 100)
         try c.set("big", bytes: value)
         try c.set("small", bytes: [1])
-        c.close()
+        try c.close()
         // Rewrite the put record of "big" with another size and a valid checksum.
         let segPath = dir + "/" + SegmentFile.name(1)
         var seg = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segPath)))

@@ -58,7 +58,7 @@ import Testing
         let c = try DiskCache(directory: dir)
         for i in 0..<20_000 { try c.set(.int(Int64(i)), bytes: [UInt8](repeating: UInt8(i & 255), count: 60)) }
         #expect(try !FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.hasPrefix("snapshot-") })
-        c.close()
+        try c.close()
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.hasPrefix("snapshot-") })
         let d = try DiskCache(directory: dir)
         #expect(d.snapshotEnd > 0 && d.snapshotEnd == d.applied.end)

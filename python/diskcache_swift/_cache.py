@@ -53,7 +53,7 @@ class Cache(_engine.CacheCore):
         persisted = {key: value for key, value in settings.items() if value is not None}
         self._network = network
         self._network_lease = network_lease
-        super().__init__(directory, persisted, network, float(network_lease))
+        super().__init__(directory, persisted, network, float(network_lease), float(timeout))
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
         sets.update(settings)

@@ -29,6 +29,13 @@ static inline uint64_t dcs_exchange(uint64_t *p, uint64_t v) { return __atomic_e
 /// in-process mutex) compares it to notice that it was inherited and must be reopened.
 uint64_t dcs_fork_generation(void);
 
+/// Registers a descriptor holding a flock (a cache's control file at `path`): in a forked
+/// child it is replaced, at the fork, by a fresh open of `path` under the same number, so the
+/// child does not share the parent's lock. 0, or -1 if out of memory.
+int dcs_lock_fd_register(int fd, const char *path);
+/// Forgets a registered descriptor; call before closing it.
+void dcs_lock_fd_unregister(int fd);
+
 /// Thin wrappers for libc functions whose names Swift confuses with same-named structs.
 int dcs_flock(int fd, int operation);
 /// stat(2): 0 on success with size and whether it is a directory; -1 with errno set.

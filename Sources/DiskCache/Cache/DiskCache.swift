@@ -69,11 +69,13 @@ public final class DiskCache: @unchecked Sendable {
     /// `network` chooses how processes coordinate: `nil` detects it (network mode on NFS,
     /// SMB/CIFS, FUSE network filesystems such as sshfs, Ceph, Lustre, 9p, AFS ..., or when
     /// the directory already is in network mode), `true`/`false` force it. `lease` (network
-    /// mode) is how long a write may hold the cache before others abandon it.
-    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30) throws {
+    /// mode) is how long a write may hold the cache before others abandon it. `timeout`
+    /// bounds the wait for another process's lock, opening included (see `lockTimeout`).
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil) throws {
         self.directory = directory
         self.networkPreference = network
         self.networkLease = lease
+        self._lockTimeout = timeout
         for (k, v) in settings { try EffectiveSettings.validate(k, v) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
@@ -88,9 +90,16 @@ public final class DiskCache: @unchecked Sendable {
 
     /// Releases descriptors and mappings. The next operation reopens (python-diskcache's
     /// `close()` behaves the same way).
-    public func close() {
+    ///
+    /// - Throws: `.inTransaction` if the calling thread has a transaction open; the
+    ///   transaction is left as it was (closing used to drop its writes so far and let the
+    ///   later ones commit one by one).
+    public func close() throws {
         mutex.lock()
         defer { mutex.unlock() }
+        if transactionDepth > 0 {
+            throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
+        }
         flushStats()
         if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()

@@ -33,9 +33,14 @@ final class LocalCoordinator: StatisticsCounters {
     init(directory: String) throws {
         path = directory + "/" + LocalCoordinator.fileName
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: CreationMode.file)
         } catch let e as Errno {
             throw DiskCacheError.io("open control file", path, e)
+        }
+        // A forked child gets its own description of it at the fork (see support.c).
+        if dcs_lock_fd_register(fd.rawValue, path) != 0 {
+            try? fd.close()
+            throw DiskCacheError.io("register control file", path, Errno.noMemory)
         }
         do {
             let file = fd
@@ -47,8 +52,15 @@ final class LocalCoordinator: StatisticsCounters {
                     _ = try file.resize(to: Int64(LocalCoordinator.pageSize))
                 }
             }
-            page = try MemoryMap.file(fd, length: LocalCoordinator.pageSize, .readWriteShared)
+            // Mapped through a description of its own: a mapping holds its description, and
+            // with it any flock on it, for as long as it exists, and a forked child inherits
+            // the mapping. Mapped from the locking descriptor, a child that never touches the
+            // cache kept a dead parent's lock.
+            let mapping = try FileDescriptor.open(FilePath(path), .readWrite, options: [.closeOnExec])
+            defer { try? mapping.close() }
+            page = try MemoryMap.file(mapping, length: LocalCoordinator.pageSize, .readWriteShared)
         } catch let e as Errno {
+            dcs_lock_fd_unregister(fd.rawValue)
             try? fd.close()
             throw DiskCacheError.io("map control file", path, e)
         }
@@ -168,19 +180,26 @@ final class LocalCoordinator: StatisticsCounters {
     }
 
     func reopenAfterFork() throws {
-        // The inherited descriptor shares its flock with the parent: open our own.
+        // The fork handler gave the child a description of its own, or /dev/null if it could
+        // not reopen the file: open it again here all the same, at a point that can fail.
         let fresh: FileDescriptor
         do {
             fresh = try FileDescriptor.open(FilePath(path), .readWrite, options: [.closeOnExec])
         } catch let e as Errno {
             throw DiskCacheError.io("reopen control file after fork", path, e)
         }
+        if dcs_lock_fd_register(fresh.rawValue, path) != 0 {
+            try? fresh.close()
+            throw DiskCacheError.io("register control file", path, Errno.noMemory)
+        }
+        dcs_lock_fd_unregister(fd.rawValue)
         try? fd.close()
         fd = fresh
     }
 
     func close() {
         MemoryMap.unmap(page, length: LocalCoordinator.pageSize)
+        dcs_lock_fd_unregister(fd.rawValue)
         try? fd.close()
     }
 }

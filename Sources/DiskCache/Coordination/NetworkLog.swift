@@ -584,7 +584,7 @@ final class NetworkLog: LogStore {
         let temp = directory + "/" + name + ".tmp-" + String(g.next() & 0xFFFF_FFFF_FFFF, radix: 16)
         do {
             let fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                try openFile(temp, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                try openFile(temp, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
             }
             return (temp, fd)
         } catch {

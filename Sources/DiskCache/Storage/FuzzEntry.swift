@@ -240,7 +240,7 @@ public enum FuzzEntry {
 
     private static func useCache(_ dir: String) {
         guard let cache = try? DiskCache(directory: dir) else { return }
-        defer { cache.close() }
+        defer { try? cache.close() }
         cache.lockTimeout = 1
         var keys: [StoredKey] = []
         if let k = try? cache.keys() { keys = k }
@@ -277,7 +277,7 @@ public enum FuzzEntry {
     /// a setting and a delete, written the same way every time.
     static func writeSnapshotBase(_ dir: String) -> Bool {
         guard let cache = try? DiskCache(directory: dir, settings: [SettingName.minFileSize: .int(64)]) else { return false }
-        defer { cache.close() }
+        defer { try? cache.close() }
         do {
             for i in 0..<40 { try cache.set(.int(Int64(i)), bytes: [UInt8](repeating: UInt8(i), count: i % 9 == 0 ? 100 : 8), tag: i % 3 == 0 ? "t" : nil) }
             try cache.set("text", text: "value", ttl: .seconds(3600))
@@ -295,7 +295,7 @@ public enum FuzzEntry {
         defer { removeTree(dir) }
         guard writeSnapshotBase(dir), let cache = try? DiskCache(directory: dir),
               let log = cache.log as? LocalLog, let segment = log.segment else { return [] }
-        defer { cache.close() }
+        defer { try? cache.close() }
         guard Snapshot.write(directory: dir, index: cache.index, log: segment, end: cache.applied.end),
               let bytes = readFile(dir + "/" + Snapshot.name(segment.id)) else { return [] }
         return [bytes]
@@ -363,7 +363,7 @@ public enum FuzzEntry {
             defer { removeTree(dir) }
             guard let cache = try? DiskCache(directory: dir, settings: settings) else { return }
             try? body(cache)
-            cache.close()
+            try? cache.close()
             let names = ((try? PathOps.listDirectory(dir)) ?? []).filter { SegmentFile.id(fromName: $0) != nil }.sorted()
             if let name = names.last, let bytes = readFile(dir + "/" + name) { seeds.append(bytes) }
         }

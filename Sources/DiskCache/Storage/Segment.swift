@@ -103,7 +103,7 @@ final class SegmentFile {
         self.path = path
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: FilePermissions(rawValue: 0o666))
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: CreationMode.file)
         } catch {
             throw DiskCacheError.io("open segment", path, error)
         }

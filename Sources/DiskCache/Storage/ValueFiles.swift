@@ -81,7 +81,7 @@ enum ValueFiles {
         }
         let temp = path + ".tmp"
         do {
-            let fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            let fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
             return (name, temp, fd)
         } catch {
             throw DiskCacheError.io("create value file", temp, error)

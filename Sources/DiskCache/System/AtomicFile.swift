@@ -26,7 +26,7 @@ enum AtomicFile {
             fd = unnamed
         } else {
             do {
-                fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: FilePermissions(rawValue: 0o666))
+                fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
             } catch {
                 throw DiskCacheError.io("create", temp, error)
             }

@@ -5,7 +5,7 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
     /// What kind of failure this is; grows without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: Hashable, Sendable {
-            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, unsupportedFormat
+            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, unsupportedFormat, inTransaction
         }
         let value: Value
         /// A system call failed (see `errno`).
@@ -29,6 +29,8 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         /// A file in the directory was written by a newer format version than this build
         /// reads. Nothing was changed: open it with a newer version.
         public static let unsupportedFormat = Code(value: .unsupportedFormat)
+        /// Not allowed while the calling thread has a transaction open (`close`).
+        public static let inTransaction = Code(value: .inTransaction)
         public var description: String { "\(value)" }
     }
 

@@ -87,6 +87,15 @@ extension FileDescriptor {
     }
 }
 
+/// The modes the cache creates files and directories with, as python-diskcache (and
+/// SQLite) do: everything, less what the umask takes away. A group sharing a directory
+/// (umask 002) can then share the cache: each writer's new segments and value directories
+/// stay writable by the others.
+enum CreationMode {
+    static let file: FilePermissions = [.ownerReadWrite, .groupReadWrite, .otherReadWrite]
+    static let directory: mode_t = 0o777
+}
+
 /// Path operations swift-system does not offer on Linux.
 enum PathOps {
     /// The corresponding C function is `rename`.
@@ -107,12 +116,12 @@ enum PathOps {
     /// Creates a directory; `EEXIST` is reported as `Errno.fileExists`.
     ///
     /// The corresponding C function is `mkdir`.
-    static func mkdir(_ path: String, mode: mode_t = 0o755) throws(Errno) {
+    static func mkdir(_ path: String, mode: mode_t = CreationMode.directory) throws(Errno) {
         _ = try retryingInterrupts { Glibc.mkdir(path, mode) }.get()
     }
 
     /// Creates a directory and its missing parents, like `mkdir -p`.
-    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(Errno) {
+    static func makeDirectories(_ path: String, mode: mode_t = CreationMode.directory) throws(Errno) {
         if isDirectory(path) { return }
         var prefix = ""
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {

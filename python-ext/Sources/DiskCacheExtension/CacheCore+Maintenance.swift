@@ -220,7 +220,7 @@ let coreEnd: FastCallFunction = { slf, args, nargs, kw in
 
 let coreClose: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
-        s.cache.close()
+        try s.cache.close()
         return dcs_none()
     }
 }

@@ -68,6 +68,11 @@ func raiseEngineError(_ error: Error) -> PyObj? {
         guard let cls = try? importAttribute("sqlite3", "IntegrityError") else { return nil }
         defer { dcs_decref(cls) }
         return raise(cls, "UNIQUE constraint failed: Cache.key, Cache.raw")
+    case .inTransaction:
+        // python-diskcache's closed connection fails the same way (at the commit).
+        guard let cls = try? importAttribute("sqlite3", "ProgrammingError") else { return nil }
+        defer { dcs_decref(cls) }
+        return raise(cls, e.message)
     case .keyTooLarge:
         return raise(PyExc_ValueError, e.message)
     case .notADirectory:

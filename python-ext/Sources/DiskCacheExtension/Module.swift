@@ -4,8 +4,8 @@ import DiskCache
 /// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
 /// `settings` (a dict of name → int/float/str).
 let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
-    guard let slf, let args, (2...4).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
-        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30)")
+    guard let slf, let args, (2...5).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None)")
         return -1
     }
     // network: None detects the filesystem, True/False force the mode.
@@ -24,6 +24,13 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
             return -1
         }
     }
+    // timeout: the lock wait's limit, opening included (None: no limit).
+    var timeout: Double? = nil
+    if dcs_tuple_size(args) >= 5, let t = dcs_tuple_item(args, 4), dcs_is_none(t) == 0 {
+        let d = PyFloat_AsDouble(t)
+        if d == -1 && PyErr_Occurred() != nil { return -1 }
+        timeout = d
+    }
     let dirObj = dcs_tuple_item(args, 0)!
     let settingsObj = dcs_tuple_item(args, 1)!
     guard let p = PyUnicode_AsUTF8(dirObj) else { return -1 }
@@ -39,7 +46,7 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
         }
     }
     do {
-        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease)
+        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
