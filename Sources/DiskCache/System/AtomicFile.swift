@@ -15,18 +15,25 @@ enum AtomicFile {
     static let temporarySuffix = ".tmp"
 
     /// Writes `path` through `fill` (which writes at offsets of its choice) and publishes it.
-    /// With `sync` the data and then the directory entry are made durable.
-    static func publish(_ path: String, sync: Bool, _ fill: (FileDescriptor) throws -> Void) throws {
+    /// With `sync` the data and then the directory entry are made durable. `unnamed: false`
+    /// skips `O_TMPFILE` (network filesystems, where it is a round trip that fails). Transient
+    /// failures of network clients (EIO, EBUSY) are retried. A failed rename is reported with
+    /// its errno (`EISDIR`: a directory took the name, as the network log's fence does).
+    static func publish(_ path: String, sync: Bool, unnamed: Bool = true, _ fill: (FileDescriptor) throws -> Void) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
-        let temp = path + "." + String(getpid()) + temporarySuffix
-        let unnamed = openUnnamed(in: directory)
+        // Private to this process on this host (a pid is not: several hosts share the name space).
+        var g = SystemRandomNumberGenerator()
+        let temp = path + "." + String(getpid()) + "-" + String(g.next() & 0xFFFF_FFFF, radix: 16) + temporarySuffix
+        let anonymous = unnamed ? openUnnamed(in: directory) : nil
         let fd: FileDescriptor
-        if let unnamed {
-            fd = unnamed
+        if let anonymous {
+            fd = anonymous
         } else {
             do {
-                fd = try FileDescriptor.open(FilePath(temp), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
+                fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
+                    try openFile(temp, .readWrite, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
+                }
             } catch {
                 throw DiskCacheError.io("create", temp, error)
             }
@@ -34,21 +41,27 @@ enum AtomicFile {
         do {
             defer { try? fd.close() }
             try fill(fd)
-            if sync { try fd.syncData() }
-            if unnamed != nil {
-                try? PathOps.unlink(temp)
+            if sync { try Blocking.wait { try fd.syncData() } }
+            if anonymous != nil {
                 let r = linkat(AT_FDCWD, "/proc/self/fd/\(fd.rawValue)", AT_FDCWD, temp, AT_SYMLINK_FOLLOW)
                 if r != 0 { throw Errno(rawValue: errno) }
             }
         } catch {
-            if unnamed == nil { try? PathOps.unlink(temp) }
+            if anonymous == nil { try? PathOps.unlink(temp) }
             throw DiskCacheError.io("write", temp, error)
         }
-        do { try PathOps.rename(temp, path) } catch {
+        do {
+            try retryingTransient { () throws(Errno) in try PathOps.rename(temp, path) }
+        } catch {
             try? PathOps.unlink(temp)
             throw DiskCacheError.io("publish", path, error)
         }
         if sync { syncDirectory(directory) }
+    }
+
+    /// Writes `bytes` as the whole of `path` (see `publish`).
+    static func publish(_ path: String, bytes: [UInt8], sync: Bool, unnamed: Bool = true) throws {
+        try publish(path, sync: sync, unnamed: unnamed) { fd in try bytes.withUnsafeBytes { try fd.writeAll(at: 0, $0) } }
     }
 
     /// A new file without a name in `directory`, or nil where the filesystem cannot (FUSE,
@@ -56,7 +69,7 @@ enum AtomicFile {
     private static func openUnnamed(in directory: String) -> FileDescriptor? {
         // Linux's O_TMPFILE (__O_TMPFILE | O_DIRECTORY); Glibc's macro does not import.
         let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
-        let fd = open(directory, tmpfile | O_RDWR | O_CLOEXEC, 0o666)
+        let fd = open(directory, tmpfile | O_RDWR | O_CLOEXEC, mode_t(0o666))
         return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
     }
 
@@ -67,12 +80,20 @@ enum AtomicFile {
         try? fd.close()
     }
 
+    /// The process that wrote a temporary name, if the name is one.
+    static func writer(ofTemporary name: String) -> Int32? {
+        guard name.hasSuffix(temporarySuffix) else { return nil }
+        let stem = name.dropLast(temporarySuffix.count)
+        guard let dot = stem.lastIndex(of: ".") else { return nil }
+        let tail = stem[stem.index(after: dot)...]
+        return Int32(tail.split(separator: "-", maxSplits: 1).first ?? "")
+    }
+
     /// Removes temporary files in `names` (of `directory`) whose writer is no longer alive on
     /// this host.
     static func removeStaleTemporaries(directory: String, names: [String]) {
-        for name in names where name.hasSuffix(temporarySuffix) {
-            let stem = name.dropLast(temporarySuffix.count)
-            guard let dot = stem.lastIndex(of: "."), let pid = Int32(stem[stem.index(after: dot)...]), pid > 0 else { continue }
+        for name in names {
+            guard let pid = writer(ofTemporary: name), pid > 0 else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { try? PathOps.unlink(directory + "/" + name) }
         }
     }
