@@ -42,8 +42,14 @@ struct Entry {
     /// Bytes this entry adds to `volume()`.
     var volume: Int64 { Int64(recordLength) + externalSize }
 
-    /// Where `live` lies (snapshots check its byte before loading entries).
+    /// Where fields lie, for the snapshot's structure check (which reads them from bytes not
+    /// yet trusted: `live` must be 0 or 1 before anything loads it as a Bool).
     static let liveOffset = MemoryLayout<Entry>.offset(of: \Entry.live)!
+    static let keyStartOffset = MemoryLayout<Entry>.offset(of: \Entry.keyStart)!
+    static let keyLengthOffset = MemoryLayout<Entry>.offset(of: \Entry.keyLength32)!
+    static let recordLengthOffset = MemoryLayout<Entry>.offset(of: \Entry.recordLength)!
+    static let offsetOffset = MemoryLayout<Entry>.offset(of: \Entry.offset)!
+    static let externalSizeOffset = MemoryLayout<Entry>.offset(of: \Entry.externalSize)!
 
     /// The layout field by field (name, offset, size), which snapshots record: entries are
     /// stored as they lie in memory, and a build that lays them out otherwise must not read

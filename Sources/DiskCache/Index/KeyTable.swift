@@ -110,9 +110,12 @@ struct KeyTable {
 
     /// Removes an entry; backward-shift deletion keeps probe chains without tombstones.
     mutating func remove(_ index: Int) {
-        let hash = hashOf(index)
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while Int(slots[i] & 0xFFFF_FFFF) - 1 != index { i = (i + 1) & mask }
+        guard let i = slot(of: index) else {
+            // No slot names it (a snapshot's tables do not check that every entry is in its
+            // probe chain): there is nothing to unlink, only the entry to free.
+            free(index)
+            return
+        }
         var hole = i
         var j = (i + 1) & mask
         while slots[j] != 0 {
@@ -128,6 +131,21 @@ struct KeyTable {
             j = (j + 1) & mask
         }
         slots[hole] = 0
+        free(index)
+    }
+
+    /// The slot naming an entry: on its probe chain, else (a table not built here) anywhere.
+    private func slot(of index: Int) -> Int? {
+        let named = UInt64(index + 1)
+        var i = Int(truncatingIfNeeded: hashOf(index)) & mask
+        while slots[i] != 0 {
+            if slots[i] & 0xFFFF_FFFF == named { return i }
+            i = (i + 1) & mask
+        }
+        return slots.indices.first { slots[$0] != 0 && slots[$0] & 0xFFFF_FFFF == named }
+    }
+
+    private mutating func free(_ index: Int) {
         arenaGarbage += entries[index].keyLength
         entries[index].live = false
         freeEntries.append(Int32(index))

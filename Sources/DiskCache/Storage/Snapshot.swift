@@ -182,72 +182,116 @@ enum Snapshot {
     }
 
     /// The checksum of the tables, checking their structure on the way (nil if it is broken):
-    /// every used slot names a distinct live entry, as many as `count`; every live entry's key
-    /// lies in the arena and its record in the log before `end`; every free entry is free.
-    /// In windows, each let go of once summed and checked, so neither the pass nor the rest of
-    /// the process's life holds more than lookups touch; pages come back from the page cache
-    /// on use.
+    /// every used slot names an entry of the table and at least one slot is free (so probes
+    /// end); every live entry's key lies in the arena and its record in the log before `end`;
+    /// every free entry is in the table. (Removal tolerates an entry no slot names: see
+    /// `KeyTable.remove`.) Each table is summed and checked in pieces small enough to stay in
+    /// the processor's cache between the two, in windows let go of once done, so neither the
+    /// pass nor the rest of the process's life holds more than lookups touch; pages come back
+    /// from the page cache on use.
     private static func checkBody(_ mapping: FileMapping, _ layout: Layout, count: Int, end: Int64) -> UInt32? {
+        var sum = BodySum(mapping: mapping)
+        let base = UnsafeRawPointer(mapping.base)
+        // Slots: each names an entry of the table (index + 1 in the low half) or is 0.
+        var used = 0
+        var badSlot = false
+        let entries = UInt64(layout.entries)
+        sum.pass(layout.slotsOffset, layout.slots * 8, stride: 8) { p, n in
+            // Without branches: half the slots are empty, in no order a predictor could learn.
+            var u: UInt64 = 0
+            var bad: UInt64 = 0
+            for i in 0..<n {
+                let slot = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
+                let used = (slot | (0 &- slot)) >> 63
+                let outside: UInt64 = (slot & 0xFFFF_FFFF) &- 1 >= entries ? 1 : 0
+                u &+= used
+                bad |= used & outside
+            }
+            used &+= Int(u)
+            badSlot = badSlot || bad != 0
+        }
+        guard !badSlot, used == count, used < layout.slots else { return nil }
+        // Entries: fields read from their bytes (a Bool may only be loaded from 0 or 1).
+        let stride = MemoryLayout<Entry>.stride
+        let fields = EntryFields()
+        let arena = layout.arena
+        var live = 0
+        var badEntry = false
+        sum.pass(layout.entriesOffset, layout.entries * stride, stride: stride) { p, n in
+            var l = 0
+            var bad = false
+            var e = p
+            for _ in 0..<n {
+                let flag = e.load(fromByteOffset: fields.live, as: UInt8.self)
+                if flag == 1 {
+                    l &+= 1
+                    let keyStart = e.loadUnaligned(fromByteOffset: fields.keyStart, as: Int.self)
+                    let keyLength = Int(e.loadUnaligned(fromByteOffset: fields.keyLength, as: Int32.self))
+                    let recordLength = Int64(e.loadUnaligned(fromByteOffset: fields.recordLength, as: UInt32.self))
+                    let offset = e.loadUnaligned(fromByteOffset: fields.offset, as: Int64.self)
+                    let externalSize = e.loadUnaligned(fromByteOffset: fields.externalSize, as: Int64.self)
+                    bad = bad || keyLength < 1 || keyStart < 0 || keyStart > arena &- keyLength
+                        || recordLength < fields.minRecord || offset < 0 || offset > end &- recordLength
+                        || externalSize < 0 || externalSize > fields.maxExternal
+                } else {
+                    bad = bad || flag != 0
+                }
+                e += stride
+            }
+            live &+= l
+            badEntry = badEntry || bad
+        }
+        guard !badEntry, live == count else { return nil }
+        sum.pass(layout.arenaOffset, layout.arena, stride: 1) { _, _ in }
+        // Free entries: in the table, and not live.
+        var badFree = false
+        sum.pass(layout.freeOffset, layout.free * 4, stride: 4) { p, n in
+            for i in 0..<n {
+                let f = Int(Int32(littleEndian: p.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self)))
+                if f < 0 || UInt64(f) >= entries || base.load(fromByteOffset: layout.entriesOffset + f * stride + fields.live, as: UInt8.self) != 0 {
+                    badFree = true
+                }
+            }
+        }
+        guard !badFree else { return nil }
+        if layout.settings > 0 { sum.crc = dcs_crc32c(sum.crc, base + layout.settingsOffset, layout.settings) }
+        return sum.crc
+    }
+
+    /// Where `Entry`'s fields lie, and the bounds they are checked against, read once.
+    private struct EntryFields {
+        let live = Entry.liveOffset, keyStart = Entry.keyStartOffset, keyLength = Entry.keyLengthOffset
+        let recordLength = Entry.recordLengthOffset, offset = Entry.offsetOffset, externalSize = Entry.externalSizeOffset
+        let maxExternal = ExternalValue.maxSize, minRecord = Int64(RecordHeader.size)
+    }
+
+    /// The checksum over a snapshot's tables, taken in pieces small enough to stay in the
+    /// processor's cache while they are also checked, in windows let go of once done.
+    private struct BodySum {
+        let mapping: FileMapping
         var crc: UInt32 = 0
-        func windows(_ offset: Int, _ bytes: Int, stride: Int, _ check: (UnsafeRawPointer, Int) -> Bool) -> Bool {
-            let step = max(stride, (8 << 20) / stride * stride)
+
+        /// Sums `bytes` at `offset` and hands each piece (its first element, how many) to
+        /// `check`.
+        mutating func pass(_ offset: Int, _ bytes: Int, stride: Int, _ check: (UnsafeRawPointer, Int) -> Void) {
+            let piece = max(stride, (256 << 10) / stride * stride)
+            let window = piece * 32
             var at = offset
             let stop = offset + bytes
             while at < stop {
-                let n = min(stop - at, step)
-                crc = dcs_crc32c(crc, mapping.base + at, n)
-                guard check(mapping.base + at, n / stride) else { return false }
+                let n = min(stop - at, window)
+                var p = at
+                while p < at + n {
+                    let m = min(at + n - p, piece)
+                    crc = dcs_crc32c(crc, mapping.base + p, m)
+                    check(UnsafeRawPointer(mapping.base + p), m / stride)
+                    p += m
+                }
                 let pageStart = at / page * page
                 MemoryMap.release(mapping.base + pageStart, length: at + n - pageStart)
                 at += n
             }
-            return true
         }
-        var referenced = [UInt64](repeating: 0, count: (layout.entries + 63) / 64)
-        var used = 0
-        let slotsOK = windows(layout.slotsOffset, layout.slots * 8, stride: 8) { p, n in
-            for i in 0..<n {
-                let slot = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
-                if slot == 0 { continue }
-                let e = Int(slot & 0xFFFF_FFFF) - 1
-                guard e >= 0, e < layout.entries, referenced[e / 64] & (1 << (e % 64)) == 0 else { return false }
-                referenced[e / 64] |= 1 << (e % 64)
-                used += 1
-            }
-            return true
-        }
-        guard slotsOK, used == count else { return nil }
-        var live = 0
-        var entryIndex = 0
-        let stride = MemoryLayout<Entry>.stride
-        let entriesOK = windows(layout.entriesOffset, layout.entries * stride, stride: stride) { p, n in
-            for i in 0..<n {
-                // The flag's byte first: only 0 or 1 may be loaded as a Bool.
-                let flag = p.load(fromByteOffset: i * stride + Entry.liveOffset, as: UInt8.self)
-                let isReferenced = referenced[entryIndex / 64] & (1 << (entryIndex % 64)) != 0
-                entryIndex += 1
-                guard flag <= 1, (flag == 1) == isReferenced else { return false }
-                if flag == 0 { continue }
-                let e = p.loadUnaligned(fromByteOffset: i * stride, as: Entry.self)
-                live += 1
-                guard e.keyLength >= 1, e.keyStart >= 0, e.keyStart <= layout.arena - e.keyLength,
-                      e.recordLength >= RecordHeader.size, e.offset >= 0, e.offset <= end - Int64(e.recordLength),
-                      e.externalSize >= 0, e.externalSize <= ExternalValue.maxSize else { return false }
-            }
-            return true
-        }
-        guard entriesOK, live == count else { return nil }
-        guard windows(layout.arenaOffset, layout.arena, stride: 1, { _, _ in true }) else { return nil }
-        let freeOK = windows(layout.freeOffset, layout.free * 4, stride: 4) { p, n in
-            for i in 0..<n {
-                let f = Int(Int32(littleEndian: p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
-                guard f >= 0, f < layout.entries, referenced[f / 64] & (1 << (f % 64)) == 0 else { return false }
-            }
-            return true
-        }
-        guard freeOK else { return nil }
-        if layout.settings > 0 { crc = dcs_crc32c(crc, mapping.base + layout.settingsOffset, layout.settings) }
-        return crc
     }
 
     /// Removes snapshots of segments other than `keep`.
