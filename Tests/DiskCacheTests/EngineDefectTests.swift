@@ -215,4 +215,45 @@ import CDiskCacheSupport
         #expect(mode(cache + "/control") == 0o664)
         #expect(mode(cache + "/" + Segment.name(2)) == 0o664, "\(names)")
     }
+
+    /// Value directories removed under a writer (another process removing the directories it
+    /// left empty, or another host on a share) between creating them and creating the file
+    /// in them: the write used to fail with ENOENT ("Could not create value directory").
+    @Test func valueDirectoriesVanishingUnderAWriterAreRecreated() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, minFileSize: 64)
+        let stop = Flag()
+        let remover = Thread {
+            // Removes every empty value directory, over and over.
+            while !stop.isSet {
+                let top = (try? PathOps.listDirectory(dir)) ?? []
+                for a in top where a.count == 2 {
+                    for b in (try? PathOps.listDirectory(dir + "/" + a)) ?? [] { rmdir(dir + "/" + a + "/" + b) }
+                    rmdir(dir + "/" + a)
+                }
+            }
+        }
+        remover.start()
+        defer { stop.set() }
+        var failures: [String] = []
+        let value = [UInt8](repeating: 9, count: 256)
+        for i in 0..<500 {
+            do {
+                try c.set(.text("k\(i % 4)"), bytes: value)
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        #expect(failures.count == 0, "\(failures.count) failures, first: \(failures.first ?? "")")
+        for i in 0..<4 { #expect(try c.get(.text("k\(i)"))?.value == value) }
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }
