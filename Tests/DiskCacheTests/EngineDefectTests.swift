@@ -248,6 +248,33 @@ import CDiskCacheSupport
         #expect(failures.count == 0, "\(failures.count) failures, first: \(failures.first ?? "")")
         for i in 0..<4 { #expect(try c.get(.text("k\(i)"))?.value == value) }
     }
+
+    /// adv-r08: a writer waiting for another thread's transaction is bounded by its timeout
+    /// (it used to wait on the in-process mutex without limit).
+    @Test func writerFromAnotherThreadHonoursTheTimeout() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, timeout: 0.2)
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            try? c.transact {
+                try c.set("a", int: 1)
+                inside.signal()
+                // Released by the main thread, or after 5 s without the fix (the set below
+                // then succeeds late instead of timing out).
+                _ = release.wait(timeout: .now() + 5)
+            }
+            done.signal()
+        }.start()
+        inside.wait()
+        var code: DiskCacheError.Code?
+        do { try c.set("b", int: 2) } catch let e as DiskCacheError { code = e.code }
+        release.signal()
+        done.wait()
+        #expect(code == .timeout)
+        #expect(try c.get("a")?.int == 1)
+        #expect(try c.get("b") == nil, "a write that timed out has no effect")
+    }
 }
 
 /// A flag one thread sets and another polls.

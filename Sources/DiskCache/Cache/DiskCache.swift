@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CDiskCacheSupport
+import Synchronization
 import SystemPackage
 
 /// A persistent key→value cache in a directory, shared by threads, processes and (through
@@ -26,7 +27,10 @@ public final class DiskCache: @unchecked Sendable {
     let networkPreference: Bool?
     let networkLease: Double
 
+    /// Guards the state below; held for the span of one operation.
     var mutex = RecursiveMutex()
+    /// Which thread of the process writes (see `WriterSlot`); taken before `mutex`.
+    var writer: WriterSlot
     var forkGeneration: UInt64
 
     // Everything below is guarded by `mutex`.
@@ -50,7 +54,12 @@ public final class DiskCache: @unchecked Sendable {
     /// How far into the active segment the newest index snapshot this process knows of goes.
     var snapshotEnd: Int64 = 0
     var index = ShardIndex()
-    var settings = EffectiveSettings()
+    var settings = EffectiveSettings() {
+        didSet { minFileSizeSeen.store(settings.minFileSize, ordering: .relaxed) }
+    }
+    /// `settings.minFileSize`, readable without `mutex`: deciding where a value goes happens
+    /// before a write takes its place (see `placeInFile`).
+    let minFileSizeSeen = Atomic<Int>(EffectiveSettings().minFileSize)
     var scratch = [UInt8](repeating: 0, count: 4096)
     /// Reused for reading value files (see `withValue`).
     var fileScratch: [UInt8] = []
@@ -68,13 +77,12 @@ public final class DiskCache: @unchecked Sendable {
     var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()
 
-    /// How long a write waits for another process's lock before throwing `.timeout`
-    /// (nil: no limit).
+    /// How long a write waits for the cache, held by another thread of the process or by
+    /// another process, before throwing `.timeout` (nil: no limit).
     public var lockTimeout: Double? {
-        get { mutex.lock(); defer { mutex.unlock() }; return _lockTimeout }
-        set { mutex.lock(); defer { mutex.unlock() }; _lockTimeout = newValue }
+        get { writer.timeout }
+        set { writer.timeout = newValue }
     }
-    var _lockTimeout: Double?
 
     /// Opens (creating if needed) the cache in `directory`. `settings` override the persisted
     /// ones and are persisted in turn (python-diskcache's rule).
@@ -91,7 +99,7 @@ public final class DiskCache: @unchecked Sendable {
         self.directory = directory
         self.networkPreference = network
         self.networkLease = lease
-        self._lockTimeout = timeout
+        self.writer = WriterSlot(timeout: timeout)
         for (k, v) in settings { try EffectiveSettings.validate(k, v) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
@@ -163,7 +171,7 @@ public final class DiskCache: @unchecked Sendable {
         self.coordinator = coordinator
         // Forced local mode on a network filesystem: mappings are not coherent there.
         segmentMappable = !FilesystemKind.isNetwork(directory)
-        do { try coordinator.lockExclusive(timeout: _lockTimeout) } catch {
+        do { try coordinator.lockExclusive(timeout: writer.timeout) } catch {
             closeFiles()
             throw error
         }
@@ -252,7 +260,7 @@ public final class DiskCache: @unchecked Sendable {
         coordinator = log
         do {
             try reload(log.publishedHead())
-            try log.lockExclusive(timeout: _lockTimeout)
+            try log.lockExclusive(timeout: writer.timeout)
             holdsExclusive = true
             defer {
                 holdsExclusive = false
@@ -414,6 +422,9 @@ public final class DiskCache: @unchecked Sendable {
             index = ShardIndex()
         }
         mutex = RecursiveMutex()
+        // The slot may be held by a parent thread: a new one, the old one abandoned.
+        _ = Unmanaged.passRetained(writer)
+        writer = WriterSlot(timeout: writer.timeoutAtFork)
         forkGeneration = generation
         holdsExclusive = false
         transactionDepth = 0
@@ -462,11 +473,13 @@ public final class DiskCache: @unchecked Sendable {
     @inline(__always)
     func withWriting<R>(_ body: () throws -> R) throws -> R {
         try checkFork()
+        let deadline = try enterWriter()
+        defer { writer.release() }
         mutex.lock()
         defer { mutex.unlock() }
         try prepare()
         if holdsExclusive { return try body() }
-        try acquireExclusive()
+        try acquireExclusive(deadline)
         defer { releaseExclusive() }
         do {
             let r = try body()
@@ -506,6 +519,7 @@ public final class DiskCache: @unchecked Sendable {
     /// closure (Python's `with cache.transact():`). Prefer `transact`.
     public func beginTransaction() throws {
         try checkFork()
+        let deadline = try enterWriter()
         mutex.lock()
         do {
             try prepare()
@@ -513,9 +527,10 @@ public final class DiskCache: @unchecked Sendable {
                 transactionDepth += 1
                 return
             }
-            try acquireExclusive()
+            try acquireExclusive(deadline)
         } catch {
             mutex.unlock()
+            writer.release()
             throw error
         }
         transactionDepth = 1
@@ -527,8 +542,13 @@ public final class DiskCache: @unchecked Sendable {
     /// `commit: false` rolls everything back (an inner one that fails just passes the error on,
     /// as python-diskcache's nested `transact` does).
     public func endTransaction(commit: Bool) throws {
-        guard transactionDepth > 0 else { throw DiskCacheError(.invalidArgument, "No transaction is open") }
-        defer { mutex.unlock() }
+        guard writer.isHeldByCurrentThread, transactionDepth > 0 else {
+            throw DiskCacheError(.invalidArgument, "No transaction is open")
+        }
+        defer {
+            mutex.unlock()
+            writer.release()
+        }
         transactionDepth -= 1
         if transactionDepth > 0 { return }
         defer { releaseExclusive() }
@@ -549,9 +569,19 @@ public final class DiskCache: @unchecked Sendable {
         }
     }
 
-    func acquireExclusive() throws {
+    /// Takes the writer slot, waiting at most the lock timeout; returns the deadline the rest
+    /// of the write's waiting (for other processes) must keep.
+    func enterWriter() throws -> Double? {
+        let deadline = writer.deadline()
+        guard writer.acquire(deadline: deadline) else {
+            throw DiskCacheError(.timeout, "Timed out after \(writer.timeout ?? 0) s waiting for another thread's write to the cache at '\(directory)'")
+        }
+        return deadline
+    }
+
+    func acquireExclusive(_ deadline: Double?) throws {
         guard let coordinator else { throw DiskCacheError(.closed, "Cache at '\(directory)' is closed") }
-        try coordinator.lockExclusive(timeout: _lockTimeout)
+        try coordinator.lockExclusive(timeout: deadline.map { max(0, $0 - monotonicClock()) })
         holdsExclusive = true
         do {
             if coordinator.isWriting || coordinator.isFresh {
