@@ -275,6 +275,45 @@ import CDiskCacheSupport
         #expect(try c.get("a")?.int == 1)
         #expect(try c.get("b") == nil, "a write that timed out has no effect")
     }
+
+    /// adv-r08: while one thread has a transaction open, other threads' reads are served at
+    /// once from the published state (they used to wait for the transaction's end: a deadlock
+    /// when the body waits for such a thread), never seeing its uncommitted writes.
+    @Test func readsFromOtherThreadsDuringATransactionSeeThePublishedState() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, timeout: 0.2)
+        try c.set("config", text: "v1")
+        try c.set("gone", int: 1)
+        for round in 1...2 {
+            let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            Thread {
+                try? c.transact {
+                    try c.set("config", text: "v\(round + 1)")
+                    try c.set(.text("new\(round)"), int: 1)
+                    _ = try c.delete("gone")
+                    #expect(try c.get("config")?.text == "v\(round + 1)", "the transaction sees its own writes")
+                    inside.signal()
+                    // Without the fix the reads below wait for this: 5 s, then see the commit.
+                    _ = release.wait(timeout: .now() + 5)
+                }
+                done.signal()
+            }.start()
+            inside.wait()
+            let config = try c.get("config")?.text
+            let new = try c.get(.text("new\(round)"))
+            let gone = try c.contains("gone")
+            let count = try c.count()
+            release.signal()
+            done.wait()
+            #expect(config == "v\(round)")
+            #expect(new == nil)
+            #expect(gone == (round == 1))
+            #expect(count == 2)
+            #expect(try c.get("config")?.text == "v\(round + 1)", "committed at the end")
+            if round == 1 { try c.set("gone", int: 2); try c.delete("gone") }
+        }
+    }
 }
 
 /// A flag one thread sets and another polls.

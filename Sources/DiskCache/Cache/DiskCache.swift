@@ -76,6 +76,8 @@ public final class DiskCache: @unchecked Sendable {
     var pendingHits = 0
     var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()
+    /// The published state, for other threads' reads during a transaction.
+    var publishedView: PublishedView?
 
     /// How long a write waits for the cache, held by another thread of the process or by
     /// another process, before throwing `.timeout` (nil: no limit).
@@ -119,6 +121,9 @@ public final class DiskCache: @unchecked Sendable {
     ///   transaction is left as it was (closing used to drop its writes so far and let the
     ///   later ones commit one by one).
     public func close() throws {
+        // Waits for another thread's transaction to end; in this thread's, throws below.
+        _ = writer.acquire(deadline: nil)
+        defer { writer.release() }
         mutex.lock()
         defer { mutex.unlock() }
         if transactionDepth > 0 {
@@ -150,6 +155,7 @@ public final class DiskCache: @unchecked Sendable {
         try? segmentFD?.close()
         segmentFD = nil
         index = ShardIndex()
+        publishedView = nil
         applied = LogHead(segment: 0, end: 0)
         snapshotEnd = 0
     }
@@ -418,8 +424,9 @@ public final class DiskCache: @unchecked Sendable {
         if !interrupted { mutex.unlock() }
         let midWrite = interrupted || !pending.isEmpty || transactionDepth > 0 || holdsExclusive
         if interrupted {
-            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending))
+            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending, view: publishedView))
             index = ShardIndex()
+            publishedView = nil
         }
         mutex = RecursiveMutex()
         // The slot may be held by a parent thread: a new one, the old one abandoned.
@@ -450,8 +457,10 @@ public final class DiskCache: @unchecked Sendable {
         let mutex: RecursiveMutex
         let index: ShardIndex
         let pending: [UInt8]
-        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8]) {
+        let view: PublishedView?
+        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8], view: PublishedView?) {
             self.mutex = mutex
+            self.view = view
             self.index = index
             self.pending = pending
         }
@@ -464,7 +473,11 @@ public final class DiskCache: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         try prepare()
-        if !holdsExclusive { try catchUp() }
+        if !holdsExclusive {
+            try catchUp()
+        } else if readsPublishedView {
+            return try withPublishedView(body)
+        }
         return try body()
     }
 
@@ -515,12 +528,15 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     /// Opens a transaction (or joins the one this thread has open): the calling thread holds
-    /// the cache until the matching `endTransaction`. For hosts whose transactions are not a
+    /// the cache for writing until the matching `endTransaction`; other threads' writes wait
+    /// (at most their timeout), their reads see the state before the transaction (see
+    /// `PublishedView`). For hosts whose transactions are not a
     /// closure (Python's `with cache.transact():`). Prefer `transact`.
     public func beginTransaction() throws {
         try checkFork()
         let deadline = try enterWriter()
         mutex.lock()
+        defer { mutex.unlock() }
         do {
             try prepare()
             if transactionDepth > 0 {
@@ -529,7 +545,6 @@ public final class DiskCache: @unchecked Sendable {
             }
             try acquireExclusive(deadline)
         } catch {
-            mutex.unlock()
             writer.release()
             throw error
         }
@@ -542,7 +557,10 @@ public final class DiskCache: @unchecked Sendable {
     /// `commit: false` rolls everything back (an inner one that fails just passes the error on,
     /// as python-diskcache's nested `transact` does).
     public func endTransaction(commit: Bool) throws {
-        guard writer.isHeldByCurrentThread, transactionDepth > 0 else {
+        guard writer.isHeldByCurrentThread else { throw DiskCacheError(.invalidArgument, "No transaction is open") }
+        mutex.lock()
+        guard transactionDepth > 0 else {
+            mutex.unlock()
             throw DiskCacheError(.invalidArgument, "No transaction is open")
         }
         defer {
