@@ -215,4 +215,111 @@ import CDiskCacheSupport
         #expect(mode(cache + "/control") == 0o664)
         #expect(mode(cache + "/" + SegmentFile.name(2)) == 0o664, "\(names)")
     }
+
+    /// Value directories removed under a writer (another process removing the directories it
+    /// left empty, or another host on a share) between creating them and creating the file
+    /// in them: the write used to fail with ENOENT ("Could not create value directory").
+    @Test func valueDirectoriesVanishingUnderAWriterAreRecreated() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, minFileSize: 64)
+        let stop = Flag()
+        let remover = Thread {
+            // Removes every empty value directory, over and over.
+            while !stop.isSet {
+                let top = (try? PathOps.listDirectory(dir)) ?? []
+                for a in top where a.count == 2 {
+                    for b in (try? PathOps.listDirectory(dir + "/" + a)) ?? [] { rmdir(dir + "/" + a + "/" + b) }
+                    rmdir(dir + "/" + a)
+                }
+            }
+        }
+        remover.start()
+        defer { stop.set() }
+        var failures: [String] = []
+        let value = [UInt8](repeating: 9, count: 256)
+        for i in 0..<500 {
+            do {
+                try c.set(.text("k\(i % 4)"), bytes: value)
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        #expect(failures.count == 0, "\(failures.count) failures, first: \(failures.first ?? "")")
+        for i in 0..<4 { #expect(try c.get(.text("k\(i)"))?.value == value) }
+    }
+
+    /// adv-r08: a writer waiting for another thread's transaction is bounded by its timeout
+    /// (it used to wait on the in-process mutex without limit).
+    @Test func writerFromAnotherThreadHonoursTheTimeout() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, timeout: 0.2)
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            try? c.transact {
+                try c.set("a", int: 1)
+                inside.signal()
+                // Released by the main thread, or after 5 s without the fix (the set below
+                // then succeeds late instead of timing out).
+                _ = release.wait(timeout: .now() + 5)
+            }
+            done.signal()
+        }.start()
+        inside.wait()
+        var code: DiskCacheError.Code?
+        do { try c.set("b", int: 2) } catch let e as DiskCacheError { code = e.code }
+        release.signal()
+        done.wait()
+        #expect(code == .timeout)
+        #expect(try c.get("a")?.int == 1)
+        #expect(try c.get("b") == nil, "a write that timed out has no effect")
+    }
+
+    /// adv-r08: while one thread has a transaction open, other threads' reads are served at
+    /// once from the published state (they used to wait for the transaction's end: a deadlock
+    /// when the body waits for such a thread), never seeing its uncommitted writes.
+    @Test func readsFromOtherThreadsDuringATransactionSeeThePublishedState() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, timeout: 0.2)
+        try c.set("config", text: "v1")
+        try c.set("gone", int: 1)
+        for round in 1...2 {
+            let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            Thread {
+                try? c.transact {
+                    try c.set("config", text: "v\(round + 1)")
+                    try c.set(.text("new\(round)"), int: 1)
+                    _ = try c.delete("gone")
+                    #expect(try c.get("config")?.text == "v\(round + 1)", "the transaction sees its own writes")
+                    inside.signal()
+                    // Without the fix the reads below wait for this: 5 s, then see the commit.
+                    _ = release.wait(timeout: .now() + 5)
+                }
+                done.signal()
+            }.start()
+            inside.wait()
+            let config = try c.get("config")?.text
+            let new = try c.get(.text("new\(round)"))
+            let gone = try c.contains("gone")
+            let count = try c.count()
+            release.signal()
+            done.wait()
+            #expect(config == "v\(round)")
+            #expect(new == nil)
+            #expect(gone == (round == 1))
+            #expect(count == 2)
+            #expect(try c.get("config")?.text == "v\(round + 1)", "committed at the end")
+            if round == 1 { try c.set("gone", int: 2); try c.delete("gone") }
+        }
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }

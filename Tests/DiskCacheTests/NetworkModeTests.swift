@@ -179,8 +179,8 @@ import Testing
         let c = try DiskCache(directory: dir, network: false)
         try c.set("a", text: "value-of-a")
         try c.set("b", text: "value-of-b")
-        let ia = c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "a", count: 1)))!
-        let ib = c.index.find(KeyRef(kind: .text, bytes: UnsafeRawBufferPointer(start: "b", count: 1)))!
+        let ia = bytes("a").withUnsafeBytes { c.index.find(KeyRef(kind: .text, bytes: $0)) }!
+        let ib = bytes("b").withUnsafeBytes { c.index.find(KeyRef(kind: .text, bytes: $0)) }!
         let ea = c.index.table[ia], eb = c.index.table[ib]
         #expect(ea.recordLength == eb.recordLength)
         let path = dir + "/" + SegmentFile.name(c.applied.segment)

@@ -1,6 +1,7 @@
 """Regression tests for the engine defects of issue 9, as Python users met them (repros in
 shared/repros: adv-r03, adv-r04, adv-r04b, adv-r11, adv-r12)."""
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import pytest
@@ -124,6 +126,21 @@ def test_forked_child_does_not_keep_a_dead_parents_lock(tmpdir_path):
         assert parent.stdout.readline() == 'in transaction\n'
         parent.kill()
         parent.wait()
+        # The lock is free once the parent is gone (polled: the kernel releases it as the
+        # parent's descriptors close), whatever the helper does.
+        fd = os.open(os.path.join(tmpdir_path, 'control'), os.O_RDWR)
+        try:
+            for _ in range(100):
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail('the lock is still held by the dead parent\'s helper child')
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
         cache = diskcache_swift.Cache(tmpdir_path, timeout=5)
         cache.set('y', 1)
         assert cache.get('x') == 0

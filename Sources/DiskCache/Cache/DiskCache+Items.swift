@@ -245,11 +245,9 @@ extension DiskCache {
         case .inline: return false
         case .file: return true
         case .automatic:
-            // The setting as this process last saw it: no catch-up needed to place a value.
-            mutex.lock()
-            let minSize = settings.minFileSize
-            mutex.unlock()
-            return count >= minSize
+            // The setting as this process last saw it: no catch-up needed to place a value,
+            // nor waiting for another thread's write.
+            return count >= minFileSizeSeen.load(ordering: .relaxed)
         }
     }
 

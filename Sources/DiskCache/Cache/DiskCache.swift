@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CDiskCacheSupport
+import Synchronization
 import SystemPackage
 
 /// A persistent key→value cache in a directory, shared by threads, processes and (in
@@ -25,7 +26,10 @@ public final class DiskCache: @unchecked Sendable {
     let networkPreference: Bool?
     let networkLease: Double
 
+    /// Guards the state below; held for the span of one operation.
     var mutex = RecursiveMutex()
+    /// Which thread of the process writes (see `WriterSlot`); taken before `mutex`.
+    var writer: WriterSlot
     var forkGeneration: UInt64
 
     // Everything below is guarded by `mutex`.
@@ -34,7 +38,12 @@ public final class DiskCache: @unchecked Sendable {
     /// The head the index reflects.
     var applied = LogHead(segment: 0, end: 0)
     var index = ShardIndex()
-    var settings = EffectiveSettings()
+    var settings = EffectiveSettings() {
+        didSet { minFileSizeSeen.store(settings.minFileSize, ordering: .relaxed) }
+    }
+    /// `settings.minFileSize`, readable without `mutex`: deciding where a value goes happens
+    /// before a write takes its place (see `placeInFile`).
+    let minFileSizeSeen = Atomic<Int>(EffectiveSettings().minFileSize)
     var scratch = [UInt8](repeating: 0, count: 4096)
     /// Reused for reading value files (see `withValue`).
     var fileScratch: [UInt8] = []
@@ -51,14 +60,15 @@ public final class DiskCache: @unchecked Sendable {
     var pendingHits = 0
     var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()
+    /// The published state, for other threads' reads during a transaction.
+    var publishedView: PublishedView?
 
-    /// How long a write waits for another process's lock before throwing `.timeout`
-    /// (nil: no limit).
+    /// How long a write waits for the cache, held by another thread of the process or by
+    /// another process, before throwing `.timeout` (nil: no limit).
     public var lockTimeout: Double? {
-        get { mutex.lock(); defer { mutex.unlock() }; return _lockTimeout }
-        set { mutex.lock(); defer { mutex.unlock() }; _lockTimeout = newValue }
+        get { writer.timeout }
+        set { writer.timeout = newValue }
     }
-    var _lockTimeout: Double?
 
     /// Opens (creating if needed) the cache in `directory`. `settings` override the persisted
     /// ones and are persisted in turn (python-diskcache's rule).
@@ -75,7 +85,7 @@ public final class DiskCache: @unchecked Sendable {
         self.directory = directory
         self.networkPreference = network
         self.networkLease = lease
-        self._lockTimeout = timeout
+        self.writer = WriterSlot(timeout: timeout)
         for (k, v) in settings { try EffectiveSettings.validate(k, v) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
@@ -95,6 +105,9 @@ public final class DiskCache: @unchecked Sendable {
     ///   transaction is left as it was (closing used to drop its writes so far and let the
     ///   later ones commit one by one).
     public func close() throws {
+        // Waits for another thread's transaction to end; in this thread's, throws below.
+        _ = writer.acquire(deadline: nil)
+        defer { writer.release() }
         mutex.lock()
         defer { mutex.unlock() }
         if transactionDepth > 0 {
@@ -109,6 +122,7 @@ public final class DiskCache: @unchecked Sendable {
         log?.close()
         log = nil
         index = ShardIndex()
+        publishedView = nil
         applied = LogHead(segment: 0, end: 0)
     }
 
@@ -124,7 +138,7 @@ public final class DiskCache: @unchecked Sendable {
         let log: LogStore = try useNetworkMode() ? try openNetworkLog() : try LocalLog(directory: directory)
         self.log = log
         do {
-            try log.lockExclusive(timeout: _lockTimeout)
+            try log.lockExclusive(timeout: writer.timeout)
             holdsExclusive = true
             defer {
                 holdsExclusive = false
@@ -235,10 +249,14 @@ public final class DiskCache: @unchecked Sendable {
         if !interrupted { mutex.unlock() }
         let midWrite = interrupted || !pending.isEmpty || transactionDepth > 0 || holdsExclusive
         if interrupted {
-            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending))
+            _ = Unmanaged.passRetained(Abandoned(mutex: mutex, index: index, pending: pending, view: publishedView))
             index = ShardIndex()
+            publishedView = nil
         }
         mutex = RecursiveMutex()
+        // The slot may be held by a parent thread: a new one, the old one abandoned.
+        _ = Unmanaged.passRetained(writer)
+        writer = WriterSlot(timeout: writer.timeoutAtFork)
         forkGeneration = generation
         holdsExclusive = false
         transactionDepth = 0
@@ -264,8 +282,10 @@ public final class DiskCache: @unchecked Sendable {
         let mutex: RecursiveMutex
         let index: ShardIndex
         let pending: [UInt8]
-        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8]) {
+        let view: PublishedView?
+        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8], view: PublishedView?) {
             self.mutex = mutex
+            self.view = view
             self.index = index
             self.pending = pending
         }
@@ -278,7 +298,11 @@ public final class DiskCache: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         try prepare()
-        if !holdsExclusive { try catchUp() }
+        if !holdsExclusive {
+            try catchUp()
+        } else if readsPublishedView {
+            return try withPublishedView(body)
+        }
         return try body()
     }
 
@@ -287,11 +311,13 @@ public final class DiskCache: @unchecked Sendable {
     @inline(__always)
     func withWriting<R>(_ body: () throws -> R) throws -> R {
         try checkFork()
+        let deadline = try enterWriter()
+        defer { writer.release() }
         mutex.lock()
         defer { mutex.unlock() }
         try prepare()
         if holdsExclusive { return try body() }
-        try acquireExclusive()
+        try acquireExclusive(deadline)
         defer { releaseExclusive() }
         do {
             let r = try body()
@@ -327,20 +353,24 @@ public final class DiskCache: @unchecked Sendable {
     }
 
     /// Opens a transaction (or joins the one this thread has open): the calling thread holds
-    /// the cache until the matching `endTransaction`. For hosts whose transactions are not a
+    /// the cache for writing until the matching `endTransaction`; other threads' writes wait
+    /// (at most their timeout), their reads see the state before the transaction (see
+    /// `PublishedView`). For hosts whose transactions are not a
     /// closure (Python's `with cache.transact():`). Prefer `transact`.
     public func beginTransaction() throws {
         try checkFork()
+        let deadline = try enterWriter()
         mutex.lock()
+        defer { mutex.unlock() }
         do {
             try prepare()
             if transactionDepth > 0 {
                 transactionDepth += 1
                 return
             }
-            try acquireExclusive()
+            try acquireExclusive(deadline)
         } catch {
-            mutex.unlock()
+            writer.release()
             throw error
         }
         transactionDepth = 1
@@ -352,8 +382,16 @@ public final class DiskCache: @unchecked Sendable {
     /// `commit: false` rolls everything back (an inner one that fails just passes the error on,
     /// as python-diskcache's nested `transact` does).
     public func endTransaction(commit: Bool) throws {
-        guard transactionDepth > 0 else { throw DiskCacheError(.invalidArgument, "No transaction is open") }
-        defer { mutex.unlock() }
+        guard writer.isHeldByCurrentThread else { throw DiskCacheError(.invalidArgument, "No transaction is open") }
+        mutex.lock()
+        guard transactionDepth > 0 else {
+            mutex.unlock()
+            throw DiskCacheError(.invalidArgument, "No transaction is open")
+        }
+        defer {
+            mutex.unlock()
+            writer.release()
+        }
         transactionDepth -= 1
         if transactionDepth > 0 { return }
         defer { releaseExclusive() }
@@ -374,9 +412,19 @@ public final class DiskCache: @unchecked Sendable {
         }
     }
 
-    func acquireExclusive() throws {
+    /// Takes the writer slot, waiting at most the lock timeout; returns the deadline the rest
+    /// of the write's waiting (for other processes) must keep.
+    func enterWriter() throws -> Double? {
+        let deadline = writer.deadline()
+        guard writer.acquire(deadline: deadline) else {
+            throw DiskCacheError(.timeout, "Timed out after \(writer.timeout ?? 0) s waiting for another thread's write to the cache at '\(directory)'")
+        }
+        return deadline
+    }
+
+    func acquireExclusive(_ deadline: Double?) throws {
         let log = try openLog()
-        try log.lockExclusive(timeout: _lockTimeout)
+        try log.lockExclusive(timeout: deadline.map { max(0, $0 - monotonicClock()) })
         holdsExclusive = true
         do {
             try log.settle(opening: false)

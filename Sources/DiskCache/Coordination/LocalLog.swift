@@ -104,10 +104,8 @@ final class LocalLog: LogStore {
     // MARK: The index
 
     func startIndex(at head: LogHead) throws -> (index: ShardIndex, from: Int64) {
-        let file = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: mappable)
-        let restored = try Snapshot.read(directory: directory, log: file, upTo: head.end)
-        segment = file
-        if let (index, end) = restored {
+        segment = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: mappable)
+        if let (index, end) = try snapshotIndex(upTo: head.end) {
             snapshotEnd = end
             return (index, end)
         }
@@ -116,6 +114,11 @@ final class LocalLog: LogStore {
         // Records of small items are rarely under ~160 bytes: a cheap guess at the count.
         index.table.reserve(Int(head.end / 160))
         return (index, 0)
+    }
+
+    func snapshotIndex(upTo end: Int64) throws -> (index: ShardIndex, from: Int64)? {
+        guard let segment else { return nil }
+        return try Snapshot.read(directory: directory, log: segment, upTo: end).map { (index: $0.0, from: $0.1) }
     }
 
     func indexCaughtUp(_ index: ShardIndex, end: Int64, replayed: Int64, closing: Bool) {

@@ -47,6 +47,9 @@ protocol LogStore: AnyObject {
     /// restored from a snapshot when a valid one matches the log (with the offset it reaches),
     /// else an empty one (offset 0).
     func startIndex(at head: LogHead) throws -> (index: ShardIndex, from: Int64)
+    /// An index of the current log restored from a snapshot reaching no further than `end`,
+    /// with the offset it reaches; nil if there is none (no side effects).
+    func snapshotIndex(upTo end: Int64) throws -> (index: ShardIndex, from: Int64)?
     /// The index reflects the log up to `end`, `replayed` bytes of it by replay: a chance to
     /// save a snapshot. `closing`: the process is letting go of the cache.
     func indexCaughtUp(_ index: ShardIndex, end: Int64, replayed: Int64, closing: Bool)

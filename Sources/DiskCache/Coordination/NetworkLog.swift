@@ -134,6 +134,8 @@ final class NetworkLog: LogStore {
     /// Indexes are rebuilt from the newest checkpoint (no snapshots in this mode).
     func startIndex(at head: LogHead) throws -> (index: ShardIndex, from: Int64) { (ShardIndex(), 0) }
 
+    func snapshotIndex(upTo end: Int64) throws -> (index: ShardIndex, from: Int64)? { nil }
+
     func indexCaughtUp(_ index: ShardIndex, end: Int64, replayed: Int64, closing: Bool) {}
 
     func append(_ records: UnsafeRawBufferPointer, at head: LogHead, sync: Bool) throws -> LogHead {

@@ -72,21 +72,49 @@ enum ValueFiles {
     }
 
     /// A new private file for a value: its final name, its temp path and its descriptor.
+    ///
+    /// Another process (or host, on a share) removes value directories that it leaves empty,
+    /// so they can vanish between creating them and creating the file in them: the create is
+    /// tried first and, on ENOENT, the two directory levels are made and the create tried
+    /// again, a bounded number of times. Only the two levels: the cache directory itself
+    /// missing is an error, not something to recreate.
     private static func createTemp(directory: String) throws -> (String, String, FileDescriptor) {
         let name = randomName()
         let path = directory + "/" + name
         let parent = String(path[..<path.lastIndex(of: "/")!])
-        do { try PathOps.makeDirectories(parent) } catch {
-            throw DiskCacheError.io("create value directory", parent, error)
-        }
+        let grandparent = String(parent[..<parent.lastIndex(of: "/")!])
         let temp = path + ".tmp"
-        do {
-            let fd = try FileDescriptor.open(FilePath(temp), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
-            return (name, temp, fd)
-        } catch {
-            throw DiskCacheError.io("create value file", temp, error)
+        // Prepared once: the less time between making the directory and creating the file in
+        // it, the smaller the window for a remover.
+        let tempPath = FilePath(temp)
+        var attempt = 0
+        while true {
+            do {
+                let fd = try FileDescriptor.open(tempPath, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
+                return (name, temp, fd)
+            } catch let e as Errno where e == .noSuchFileOrDirectory && attempt < createAttempts {
+                // A random pause, growing: a remover that runs in step with us (a loop in
+                // another process) would otherwise win every time.
+                if attempt > 0 { usleep(UInt32.random(in: 0...(20 << min(attempt, 7)))) }
+                attempt += 1
+            } catch {
+                throw DiskCacheError.io("create value file", temp, error)
+            }
+            for dir in [grandparent, parent] {
+                do { try PathOps.mkdir(dir) } catch .fileExists {
+                    continue
+                } catch .noSuchFileOrDirectory where attempt < createAttempts {
+                    break  // the level above vanished meanwhile: start over
+                } catch {
+                    throw DiskCacheError.io("create value directory", dir, error)
+                }
+            }
         }
     }
+
+    /// How often a value file's creation is retried when its directories keep vanishing
+    /// (the pauses add up to at most ~40 ms).
+    static let createAttempts = 20
 
     /// Makes a finished value file visible under its final name, atomically.
     private static func publish(directory: String, name: String) throws {
