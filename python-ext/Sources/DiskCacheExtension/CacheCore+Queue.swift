@@ -29,7 +29,7 @@ let cachePush: FastCallFunction = { slf, args, nargs, kw in
         let expire = try expireTime(a[3])
         let key = try s.withTag(a[5]) { tag in
             try withValue(s, a[0]!, read: try a.flag(4), key: nil) { kind, source in
-                try retrying(try a.flag(6)) {
+                try storing(s, source, retry: try a.flag(6)) {
                     try s.cache.push(prefix: prefix, side: side, kind: kind, source, expireTime: expire, tag: tag)
                 }
             }

@@ -249,13 +249,38 @@ private func withCustomValue<R>(_ s: CoreState, _ disk: PyObj, _ value: PyObj, r
     return try withNativeValue(s, dbValue, read: false, minFileSize: Int.max, body)
 }
 
+/// Runs `body` as one transaction, its lock taken as `retry` says: committed if `body`
+/// returns, rolled back if it throws. Nothing in `body` waits for the lock, so nothing in it
+/// is repeated by a retry.
+func transaction<R>(_ s: CoreState, retry: Bool, _ body: () throws -> R) throws -> R {
+    try retrying(retry) { try s.cache.beginTransaction() }
+    let r: R
+    do {
+        r = try body()
+    } catch {
+        try? s.cache.endTransaction(commit: false)
+        throw error
+    }
+    try s.cache.endTransaction(commit: true)
+    return r
+}
+
+/// Stores from `source` with python-diskcache's `retry`, which retries only taking the lock:
+/// a value that cannot be produced twice (a stream, a file a custom Disk wrote, which the
+/// engine removes when a store fails) is stored with the lock already held.
+func storing<R>(_ s: CoreState, _ source: ValueSource, retry: Bool, _ body: () throws -> R) throws -> R {
+    if case .bytes = source { return try retrying(retry, body) }
+    guard retry else { return try body() }
+    return try transaction(s, retry: true, body)
+}
+
 func storeItem(_ s: CoreState, _ a: Arguments, onlyIfAbsent: Bool, retry: Bool) throws -> Bool {
     let expire = try expireTime(a[2])
     let read = try a.flag(3)
     return try s.withKey(a[0]!) { k in
         try s.withTag(a[4]) { tag in
             try withValue(s, a[1]!, read: read, key: a[0]) { kind, source in
-                try retrying(retry) {
+                try storing(s, source, retry: retry) {
                     try s.cache.store(k, kind: kind, source, expireTime: expire, tag: tag, onlyIfAbsent: onlyIfAbsent)
                 }
             }
