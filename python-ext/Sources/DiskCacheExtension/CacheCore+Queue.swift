@@ -27,14 +27,17 @@ let cachePush: FastCallFunction = { slf, args, nargs, kw in
         let prefix = try queuePrefix(a[1])
         let side = try queueSide(a[2], default: .back)
         let expire = try expireTime(a[3])
+        let read = try a.flag(4), retry = try a.flag(6)
         let key = try s.withTag(a[5]) { tag in
-            try withValue(s, a[0]!, read: try a.flag(4), key: nil) { kind, source in
-                try storing(s, source, retry: try a.flag(6)) {
+            try withValue(s, a[0]!, read: read, key: nil) { kind, source in
+                try storing(s, source, retry: retry) {
                     try s.cache.push(prefix: prefix, side: side, kind: kind, source, expireTime: expire, tag: tag)
                 }
             }
         }
-        return try s.decodeKey(key)
+        // python-diskcache stores and returns queue keys as they are, never through a
+        // custom Disk.
+        return try s.decodeKey(key, throughDisk: false)
     }
 }
 
@@ -42,8 +45,8 @@ let cachePush: FastCallFunction = { slf, args, nargs, kw in
 typealias TakenItem = (key: PyObj, value: PyObj, expire: Double?, tag: PyObj)
 
 /// Builds the owned Python parts of an item inside an engine closure.
-func takeItem(_ s: CoreState, _ key: StoredKey, _ view: ItemView) -> (PyObj?, PyObj?, PyObj?, ItemKind, Bool, String?, Double?) {
-    let k: PyObj? = (try? s.decodeKey(key))
+func takeItem(_ s: CoreState, _ key: StoredKey, _ view: ItemView, throughDisk: Bool) -> (PyObj?, PyObj?, PyObj?, ItemKind, Bool, String?, Double?) {
+    let k: PyObj? = (try? s.decodeKey(key, throughDisk: throughDisk))
     return (k, s.rawValue(view), s.decodeTag(view.tagKind, view.tag), view.kind, view.isMaterialized, view.filePath, view.expireTime)
 }
 
@@ -77,11 +80,15 @@ let sigPeek = Signature("peek", ["prefix", "default", "side", "expire_time", "ta
 func pull(_ s: CoreState, _ a: Arguments, remove: Bool) throws -> PyObj? {
     let prefix = try queuePrefix(a[0])
     let side = try queueSide(a[2], default: .front)
-    let wantExpire = try a.flag(3), wantTag = try a.flag(4)
-    let parts = try retrying(try a.flag(5)) {
-        try s.cache.pull(prefix: prefix, side: side, remove: remove) { key, view in takeItem(s, key, view) }
+    let wantExpire = try a.flag(3), wantTag = try a.flag(4), retry = try a.flag(5)
+    func take() throws -> TakenItem? {
+        let parts = try s.cache.pull(prefix: prefix, side: side, remove: remove) { key, view in takeItem(s, key, view, throughDisk: false) }
+        return try parts.map { try finishTaken(s, $0) }
     }
-    guard let parts else {
+    // Removing: one transaction, so that if the value cannot be made (unpickling, a custom
+    // Disk's fetch) the item stays.
+    let item = remove ? try transaction(s, retry: retry, take) : try retrying(retry, take)
+    guard let item else {
         let d: PyObj
         if let given = a[1] {
             d = dcs_newref(given)!
@@ -91,7 +98,7 @@ func pull(_ s: CoreState, _ a: Arguments, remove: Bool) throws -> PyObj? {
         if !wantExpire && !wantTag { return d }
         return wrap(d, expire: nil, tag: nil, wantExpire: wantExpire, wantTag: wantTag)
     }
-    return wrapItem(try finishTaken(s, parts), wantExpire: wantExpire, wantTag: wantTag)
+    return wrapItem(item, wantExpire: wantExpire, wantTag: wantTag)
 }
 
 let cachePull: FastCallFunction = { slf, args, nargs, kw in
@@ -107,14 +114,15 @@ let cachePeekItem: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigPeekItem.parse(args, nargs, kw)
         let last = a[0] == nil ? true : try a.flag(0)
+        let wantExpire = try a.flag(1), wantTag = try a.flag(2)
         let parts = try retrying(try a.flag(3)) {
-            try s.cache.peekItem(last: last) { key, view in takeItem(s, key, view) }
+            try s.cache.peekItem(last: last) { key, view in takeItem(s, key, view, throughDisk: true) }
         }
         guard let parts else {
             let msg = try check(pyString("dictionary is empty"))
             defer { dcs_decref(msg) }
             return dcs_key_error(msg)
         }
-        return wrapItem(try finishTaken(s, parts), wantExpire: try a.flag(1), wantTag: try a.flag(2))
+        return wrapItem(try finishTaken(s, parts), wantExpire: wantExpire, wantTag: wantTag)
     }
 }

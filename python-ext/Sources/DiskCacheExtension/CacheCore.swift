@@ -361,26 +361,35 @@ let sigPop = Signature("pop", ["key", "default", "expire_time", "tag", "retry"],
 let cachePop: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigPop.parse(args, nargs, kw)
-        let wantExpire = try a.flag(2), wantTag = try a.flag(3)
-        var meta: (ItemKind, Bool, String?, Double?, PyObj?) = (.blob, true, nil, nil, nil)
-        let raw: PyObj?? = try s.withKey(a[0]!) { k in
-            try retrying(try a.flag(4)) {
-                try s.cache.pop(k) { view -> PyObj? in
+        let wantExpire = try a.flag(2), wantTag = try a.flag(3), retry = try a.flag(4)
+        // One transaction: if the value cannot be made (unpickling, a custom Disk's fetch),
+        // the item is not removed.
+        let item: (PyObj, Double?, PyObj)? = try s.withKey(a[0]!) { k in
+            try transaction(s, retry: retry) {
+                var meta: (ItemKind, Bool, String?, Double?, PyObj?) = (.blob, true, nil, nil, nil)
+                let raw: PyObj?? = try s.cache.pop(k) { view -> PyObj? in
                     meta = (view.kind, view.isMaterialized, view.filePath, view.expireTime, s.decodeTag(view.tagKind, view.tag))
                     return s.rawValue(view)
                 }
+                guard let raw else { return nil }
+                guard let raw, let tag = meta.4 else { dcs_xdecref(raw); dcs_xdecref(meta.4); throw PythonErrorSet() }
+                do {
+                    // The value file is gone with the item: a custom Disk gets the bytes read before.
+                    let value = try s.finishValue(raw, kind: meta.0, materialized: meta.1, file: s.customDisk == nil ? meta.2 : nil, read: false)
+                    return (value, meta.3, tag)
+                } catch {
+                    dcs_decref(tag)
+                    throw error
+                }
             }
         }
-        guard let raw else {
+        guard let (value, expire, tag) = item else {
             let d = a[1] ?? dcs_py_none()!
             if !wantExpire && !wantTag { return dcs_newref(d) }
             return wrap(dcs_newref(d)!, expire: nil, tag: nil, wantExpire: wantExpire, wantTag: wantTag)
         }
-        defer { dcs_xdecref(meta.4) }
-        guard let raw, meta.4 != nil else { dcs_xdecref(raw); throw PythonErrorSet() }
-        // The value file is gone with the item: a custom Disk gets the bytes read before.
-        let value = try s.finishValue(raw, kind: meta.0, materialized: meta.1, file: s.customDisk == nil ? meta.2 : nil, read: false)
-        return wrap(value, expire: meta.3, tag: meta.4, wantExpire: wantExpire, wantTag: wantTag)
+        defer { dcs_decref(tag) }
+        return wrap(value, expire: expire, tag: tag, wantExpire: wantExpire, wantTag: wantTag)
     }
 }
 

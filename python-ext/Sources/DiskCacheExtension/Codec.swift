@@ -71,8 +71,8 @@ extension CoreState {
         return try withNativeKey(dbKey, body)
     }
 
-    /// A Python key from its stored form.
-    func decodeKey(_ key: StoredKey) throws -> PyObj {
+    /// A Python key from its stored form (through a custom Disk's `get` if `throughDisk`).
+    func decodeKey(_ key: StoredKey, throughDisk: Bool = true) throws -> PyObj {
         let raw: PyObj = try key.bytes.withUnsafeBytes { b in
             switch key.kind {
             case .int: return try check(PyLong_FromLongLong(Int64(littleEndian: b.loadUnaligned(as: Int64.self))))
@@ -81,7 +81,7 @@ extension CoreState {
             case .blob, .pickle: return try check(pyBytes(b))
             }
         }
-        if let disk = customDisk {
+        if throughDisk, let disk = customDisk {
             defer { dcs_decref(raw) }
             let rawFlag = key.kind == .pickle ? dcs_false() : dcs_true()
             defer { dcs_xdecref(rawFlag) }
