@@ -41,6 +41,8 @@ static inline int dcs_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int dcs_bytes_check(PyObject *o) { return PyBytes_Check(o); }
 static inline int dcs_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline int dcs_bool_check(PyObject *o) { return PyBool_Check(o); }
+static inline int dcs_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
+static inline int dcs_memoryview_check(PyObject *o) { return PyMemoryView_Check(o); }
 
 static inline char *dcs_bytes_data(PyObject *o) { return PyBytes_AS_STRING(o); }
 static inline Py_ssize_t dcs_bytes_size(PyObject *o) { return PyBytes_GET_SIZE(o); }

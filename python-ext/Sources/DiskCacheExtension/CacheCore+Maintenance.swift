@@ -70,7 +70,9 @@ let coreEvict: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigEvict.parse(args, nargs, kw)
         if dcs_is_none(a[0]!) != 0 { return PyLong_FromLong(0) }
-        let n = try s.withTag(a[0]) { tag in try retrying(try a.flag(1)) { try s.cache.evict(tag: tag!) } }
+        let retry = try a.flag(1)
+        // A NaN tag is no tag (SQLite's NULL): no item has it.
+        let n = try s.withTag(a[0]) { tag in try tag.map { tag in try retrying(retry) { try s.cache.evict(tag: tag) } } ?? 0 }
         return PyLong_FromLong(n)
     }
 }

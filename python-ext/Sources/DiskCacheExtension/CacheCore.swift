@@ -180,6 +180,10 @@ func withNativeValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, minFileSize:
         var pending: PyObj?
         var offset = 0
         defer { dcs_xdecref(pending) }
+        // The engine reports a failed stream as a failed write; the caller gets read()'s own
+        // exception instead.
+        var readFailed = false
+        do {
         return try body(.blob, .stream({ buffer in
             while true {
                 if let p = pending {
@@ -193,10 +197,15 @@ func withNativeValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, minFileSize:
                     dcs_decref(p)
                     pending = nil
                 }
-                let chunk = try check(dcs_call1(readMethod, chunkSize))
+                guard let chunk = dcs_call1(readMethod, chunkSize) else {
+                    readFailed = true
+                    throw PythonErrorSet()
+                }
                 guard dcs_bytes_check(chunk) != 0 else {
+                    let typeName = String(cString: dcs_type_name(chunk))
                     dcs_decref(chunk)
-                    raise(PyExc_TypeError, "read() of a file opened for set(..., read=True) must return bytes")
+                    readFailed = true
+                    raise(PyExc_TypeError, "a bytes-like object is required, not '\(typeName)' (read() of the value given with read=True must return bytes)")
                     throw PythonErrorSet()
                 }
                 if dcs_bytes_size(chunk) == 0 { dcs_decref(chunk); return 0 }
@@ -204,6 +213,9 @@ func withNativeValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, minFileSize:
                 offset = 0
             }
         }))
+        } catch where readFailed {
+            throw PythonErrorSet()
+        }
     }
     let pickled = try s.pickle(value)
     defer { dcs_decref(pickled) }
@@ -230,20 +242,37 @@ private func withCustomValue<R>(_ s: CoreState, _ disk: PyObj, _ value: PyObj, r
     }
     defer { dcs_decref(result) }
     guard dcs_tuple_check(result) != 0, dcs_tuple_size(result) == 4 else {
-        raise(PyExc_TypeError, "Disk.store must return (size, mode, filename, value)")
+        raise(PyExc_TypeError, "Disk.store must return (size, mode, filename, value), not \(String(cString: dcs_type_name(result)))")
         throw PythonErrorSet()
     }
-    let mode = PyLong_AsLong(dcs_tuple_item(result, 1))
+    let modeObj = dcs_tuple_item(result, 1)!
+    let mode = dcs_long_check(modeObj) != 0 ? PyLong_AsLong(modeObj) : -1
+    guard (1...4).contains(mode) else {
+        PyErr_Clear()
+        raise(PyExc_TypeError, "Disk.store returned mode \(reprText(modeObj)); expected MODE_RAW, MODE_BINARY, MODE_TEXT or MODE_PICKLE (1-4)")
+        throw PythonErrorSet()
+    }
     let filename = dcs_tuple_item(result, 2)!
     let dbValue = dcs_tuple_item(result, 3)!
     if dcs_is_none(filename) == 0 {
-        guard let p = PyUnicode_AsUTF8(filename) else { throw PythonErrorSet() }
+        guard dcs_unicode_check(filename) != 0, let p = PyUnicode_AsUTF8(filename) else {
+            PyErr_Clear()
+            raise(PyExc_TypeError, "Disk.store returned filename \(reprText(filename)); expected str or None")
+            throw PythonErrorSet()
+        }
         let kind: ItemKind = mode == 3 ? .text : mode == 4 ? .pickle : .blob
         return try body(kind, .existingFile(String(cString: p)))
     }
     if mode == 4 {
-        guard dcs_bytes_check(dbValue) != 0 else { throw PythonErrorSet() }
+        guard dcs_bytes_check(dbValue) != 0 else {
+            raise(PyExc_TypeError, "Disk.store returned MODE_PICKLE with value \(reprText(dbValue)); expected bytes")
+            throw PythonErrorSet()
+        }
         return try body(.pickle, .bytes(UnsafeRawBufferPointer(start: dcs_bytes_data(dbValue), count: dcs_bytes_size(dbValue)), .inline))
+    }
+    guard mode == 1 else {
+        raise(PyExc_TypeError, "Disk.store returned mode \(mode) without a filename")
+        throw PythonErrorSet()
     }
     // Raw values go inline: the Disk already decided they are small.
     return try withNativeValue(s, dbValue, read: false, minFileSize: Int.max, body)
@@ -277,7 +306,7 @@ func storing<R>(_ s: CoreState, _ source: ValueSource, retry: Bool, _ body: () t
 func storeItem(_ s: CoreState, _ a: Arguments, onlyIfAbsent: Bool, retry: Bool) throws -> Bool {
     let expire = try expireTime(a[2])
     let read = try a.flag(3)
-    return try s.withKey(a[0]!) { k in
+    return try s.withKey(a[0]!, forWriting: true) { k in
         try s.withTag(a[4]) { tag in
             try withValue(s, a[1]!, read: read, key: a[0]) { kind, source in
                 try storing(s, source, retry: retry) {

@@ -6,15 +6,17 @@ import DiskCache
 extension CoreState {
     /// Calls `body` with the engine form of a key. Native types are borrowed without copying;
     /// anything else is pickled (and optimized, as python-diskcache does for keys).
+    /// `forWriting` refuses NaN: it never equals itself, so an item under it could never be
+    /// read (python-diskcache stores such rows, unreachable).
     @inline(__always)
-    func withKey<R>(_ key: PyObj, _ body: (KeyRef) throws -> R) throws -> R {
-        if let disk = customDisk { return try withCustomKey(key, disk, body) }
-        return try withNativeKey(key, body)
+    func withKey<R>(_ key: PyObj, forWriting: Bool = false, _ body: (KeyRef) throws -> R) throws -> R {
+        if let disk = customDisk { return try withCustomKey(key, disk, forWriting: forWriting, body) }
+        return try withNativeKey(key, forWriting: forWriting, body)
     }
 
     /// The built-in rules, whatever the Disk.
     @inline(__always)
-    func withNativeKey<R>(_ key: PyObj, _ body: (KeyRef) throws -> R) throws -> R {
+    func withNativeKey<R>(_ key: PyObj, forWriting: Bool = false, _ body: (KeyRef) throws -> R) throws -> R {
         if dcs_unicode_exact(key) != 0 {
             var size: Py_ssize_t = 0
             guard let p = PyUnicode_AsUTF8AndSize(key, &size) else { throw PythonErrorSet() }
@@ -32,6 +34,10 @@ extension CoreState {
                 return try withUnsafeBytes(of: &le) { try body(KeyRef(kind: .int, bytes: $0)) }
             }
         } else if dcs_float_exact(key) != 0 {
+            if forWriting && dcs_float_value(key).isNaN {
+                raise(PyExc_ValueError, "key must not be NaN: NaN never equals itself, so the item could not be read back")
+                throw PythonErrorSet()
+            }
             var le = dcs_float_value(key).bitPattern.littleEndian
             return try withUnsafeBytes(of: &le) { try body(KeyRef(kind: .float, bytes: $0)) }
         }
@@ -51,7 +57,7 @@ extension CoreState {
     }
 
     /// A user's Disk subclass decides: `disk.put(key)` gives `(db_key, raw)`.
-    private func withCustomKey<R>(_ key: PyObj, _ disk: PyObj, _ body: (KeyRef) throws -> R) throws -> R {
+    private func withCustomKey<R>(_ key: PyObj, _ disk: PyObj, forWriting: Bool, _ body: (KeyRef) throws -> R) throws -> R {
         let result = try check(PyObject_CallMethod1(disk, "put", key))
         defer { dcs_decref(result) }
         guard dcs_tuple_check(result) != 0, dcs_tuple_size(result) == 2 else {
@@ -68,7 +74,7 @@ extension CoreState {
             }
             return try body(KeyRef(kind: .pickle, bytes: UnsafeRawBufferPointer(start: dcs_bytes_data(dbKey), count: dcs_bytes_size(dbKey))))
         }
-        return try withNativeKey(dbKey, body)
+        return try withNativeKey(dbKey, forWriting: forWriting, body)
     }
 
     /// A Python key from its stored form (through a custom Disk's `get` if `throughDisk`).
@@ -94,9 +100,15 @@ extension CoreState {
         return raw
     }
 
-    /// Calls `body` with the engine form of a tag (nil for None). Tags are SQLite scalars.
+    /// Calls `body` with the engine form of a tag (nil for None). Tags are SQLite scalars:
+    /// NaN is NULL (no tag), bytes-like objects are bytes.
     func withTag<R>(_ tag: PyObj?, _ body: (KeyRef?) throws -> R) throws -> R {
         guard let tag, dcs_is_none(tag) == 0 else { return try body(nil) }
+        if dcs_bytearray_check(tag) != 0 || dcs_memoryview_check(tag) != 0 {
+            let bytes = try check(PyBytes_FromObject(tag))
+            defer { dcs_decref(bytes) }
+            return try withTag(bytes, body)
+        }
         if dcs_long_check(tag) != 0 {
             var overflow: Int32 = 0
             var v = Int64(PyLong_AsLongLongAndOverflow(tag, &overflow)).littleEndian
@@ -107,6 +119,7 @@ extension CoreState {
             return try withUnsafeBytes(of: &v) { try body(KeyRef(kind: .int, bytes: $0)) }
         }
         if dcs_float_check(tag) != 0 {
+            if PyFloat_AsDouble(tag).isNaN { return try body(nil) }
             var le = PyFloat_AsDouble(tag).bitPattern.littleEndian
             return try withUnsafeBytes(of: &le) { try body(KeyRef(kind: .float, bytes: $0)) }
         }

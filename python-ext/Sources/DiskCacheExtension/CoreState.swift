@@ -41,9 +41,11 @@ func expireTime(_ expire: PyObj?) throws -> Double? {
     guard let expire, dcs_is_none(expire) == 0 else { return nil }
     let d = PyFloat_AsDouble(expire)
     if d == -1 && PyErr_Occurred() != nil {
+        // An int too large for a float keeps its OverflowError, as in python-diskcache.
+        guard PyErr_ExceptionMatches(PyExc_TypeError) != 0 else { throw PythonErrorSet() }
         PyErr_Clear()
         let typeName = String(cString: dcs_type_name(expire))
-        raise(PyExc_TypeError, "unsupported operand type(s) for +: 'float' and '\(typeName)'")
+        raise(PyExc_TypeError, "unsupported operand type(s) for +: 'float' and '\(typeName)' (expire must be a number of seconds or None)")
         throw PythonErrorSet()
     }
     return now() + d

@@ -59,3 +59,11 @@ func raise(_ type: PyObj?, _ message: String) -> PyObj? {
 }
 
 nonisolated(unsafe) let emptyCString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
+
+/// `repr(o)` for an error message.
+func reprText(_ o: PyObj) -> String {
+    guard let r = PyObject_Repr(o) else { PyErr_Clear(); return "<\(String(cString: dcs_type_name(o)))>" }
+    defer { dcs_decref(r) }
+    guard let p = PyUnicode_AsUTF8(r) else { PyErr_Clear(); return "<\(String(cString: dcs_type_name(o)))>" }
+    return String(cString: p)
+}
