@@ -425,20 +425,73 @@ let cachePop: FastCallFunction = { slf, args, nargs, kw in
 let sigIncr = Signature("incr", ["key", "delta", "default", "retry"], required: 1)
 let sigDecr = Signature("decr", ["key", "delta", "default", "retry"], required: 1)
 
-func incr(_ s: CoreState, _ a: Arguments, sign: Int64) throws -> PyObj? {
-    func int64(_ o: PyObj?, _ fallback: Int64) throws -> Int64 {
-        guard let o else { return fallback }
+/// `incr`/`decr`. python-diskcache's ints are unbounded; the engine's are 64-bit: every result
+/// that fits is exact (a delta that does not fit, like `decr(k, -2**63)`, is applied in two
+/// halves in one transaction), one that does not is an OverflowError and stores nothing.
+func incr(_ s: CoreState, _ a: Arguments, sign: Int64, name: String) throws -> PyObj? {
+    func overflow(_ what: String) -> PythonErrorSet {
+        raise(PyExc_OverflowError, "\(name)() \(what) does not fit in a 64-bit integer (the cache stores integers in 64 bits)")
+        return PythonErrorSet()
+    }
+    func integer(_ o: PyObj) throws -> PyObj {
         guard dcs_long_check(o) != 0 else {
-            raise(PyExc_TypeError, "incr() delta and default must be integers")
+            raise(PyExc_TypeError, "\(name)() delta and default must be integers, not \(String(cString: dcs_type_name(o)))")
             throw PythonErrorSet()
         }
-        let v = PyLong_AsLongLong(o)
+        return o
+    }
+    func int64(_ o: PyObj, _ what: String) throws -> Int64 {
+        var over: Int32 = 0
+        let v = PyLong_AsLongLongAndOverflow(o, &over)
         if v == -1 && PyErr_Occurred() != nil { throw PythonErrorSet() }
+        if over != 0 { throw overflow(what) }
         return Int64(v)
     }
-    let delta = try int64(a[1], 1) &* sign
-    let initial: Int64? = (a[2].map { dcs_is_none($0) != 0 } ?? false) ? nil : try int64(a[2], 0)
-    let result = try s.withKey(a[0]!) { k in try retrying(try a.flag(3)) { try s.cache.incr(k, by: delta, initial: initial) } }
+    let retry = try a.flag(3)
+    let initial: Int64? = (a[2].map { dcs_is_none($0) != 0 } ?? false) ? nil : try a[2].map { try int64(try integer($0), "default") } ?? 0
+    // Usually one step; a delta beyond 64 bits (|delta| < 2**64 can still give a result that
+    // fits) is applied in up to three steps of one sign, so the running value stays between
+    // the old and the new.
+    var steps: [Int64] = []
+    var delta = sign
+    if let d = a[1] {
+        var over: Int32 = 0
+        let v = PyLong_AsLongLongAndOverflow(try integer(d), &over)
+        if v == -1 && PyErr_Occurred() != nil { throw PythonErrorSet() }
+        if over == 0 && !(sign == -1 && v == Int64.min) {
+            delta = sign == 1 ? Int64(v) : -Int64(v)
+        } else {
+            let negative = (over != 0 ? over < 0 : v < 0) == (sign == 1)
+            let magnitude = try check(PyNumber_Absolute(d))
+            defer { dcs_decref(magnitude) }
+            var m = PyLong_AsUnsignedLongLong(magnitude)
+            if m == UInt64.max && PyErr_Occurred() != nil {
+                PyErr_Clear()
+                throw overflow("result")
+            }
+            while m > 0 {
+                let step = Swift.min(m, UInt64(Int64.max))
+                steps.append(negative ? -Int64(step) : Int64(step))
+                m -= step
+            }
+            delta = steps.removeFirst()
+        }
+    }
+    let result: DiskCache.Number? = try s.withKey(a[0]!, forWriting: true) { k in
+        do {
+            if steps.isEmpty {
+                return try retrying(retry) { try s.cache.incr(k, by: delta, initial: initial) }
+            }
+            return try transaction(s, retry: retry) {
+                var r = try s.cache.incr(k, by: delta, initial: initial)
+                for step in steps where r != nil { r = try s.cache.incr(k, by: step, initial: initial) }
+                return r
+            }
+        } catch let e as DiskCacheError where e.code == .invalidArgument {
+            // The engine's incr fails with invalidArgument only on 64-bit overflow.
+            throw overflow("result")
+        }
+    }
     guard let result else { return dcs_key_error(a[0]) }
     switch result {
     case .int(let v): return PyLong_FromLongLong(v)
@@ -447,11 +500,11 @@ func incr(_ s: CoreState, _ a: Arguments, sign: Int64) throws -> PyObj? {
 }
 
 let cacheIncr: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in try incr(s, try sigIncr.parse(args, nargs, kw), sign: 1) }
+    method(slf) { s in try incr(s, try sigIncr.parse(args, nargs, kw), sign: 1, name: "incr") }
 }
 
 let cacheDecr: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in try incr(s, try sigDecr.parse(args, nargs, kw), sign: -1) }
+    method(slf) { s in try incr(s, try sigDecr.parse(args, nargs, kw), sign: -1, name: "decr") }
 }
 
 let sigTouch = Signature("touch", ["key", "expire", "retry"], required: 1)

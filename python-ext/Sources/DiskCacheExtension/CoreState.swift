@@ -63,7 +63,6 @@ func raiseEngineError(_ error: Error) -> PyObj? {
     case .notNumeric:
         return raise(PyExc_TypeError, e.message)
     case .invalidArgument:
-        if e.message.contains("overflow") { return raise(PyExc_OverflowError, e.message) }
         return raise(PyExc_ValueError, e.message)
     case .keyExists:
         // python-diskcache's INSERT fails the same way.
