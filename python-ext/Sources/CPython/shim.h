@@ -20,6 +20,8 @@ static inline PyObject *dcs_true(void) { Py_INCREF(Py_True); return Py_True; }
 static inline PyObject *dcs_false(void) { Py_INCREF(Py_False); return Py_False; }
 static inline PyObject *dcs_bool(int v) { return PyBool_FromLong(v); }
 static inline PyObject *dcs_py_none(void) { return Py_None; }
+static inline PyObject *dcs_py_true(void) { return Py_True; }
+static inline PyObject *dcs_py_false(void) { return Py_False; }
 static inline double dcs_float_value(PyObject *o) { return PyFloat_AS_DOUBLE(o); }
 static inline const char *dcs_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 static inline int dcs_dict_check(PyObject *o) { return PyDict_Check(o); }
