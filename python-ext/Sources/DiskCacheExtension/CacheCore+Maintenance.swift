@@ -9,17 +9,17 @@ func pyList(_ items: [PyObj]) throws -> PyObj {
     return list
 }
 
-let sigKeysPage = Signature("_keys_page", ["cursor", "bound", "reverse", "limit"], required: 4)
+let sigKeysPage = PositionalSignature("_keys_page", ["cursor", "bound", "reverse", "limit"], required: 4)
 /// (keys, last rowid) after the rowid cursor (None: from the start), up to the bound.
 let coreKeysPage: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigKeysPage.parse(args, nargs, kw)
         let cursor: Int64? = dcs_is_none(a[0]!) != 0 ? nil : Int64(PyLong_AsLongLong(a[0]))
         let bound = Int64(PyLong_AsLongLong(a[1]))
         let page = try s.cache.keysPage(after: cursor, bound: bound, reverse: try a.flag(2), limit: PyLong_AsLong(a[3]))
         var keys: [PyObj] = []
         do {
-            for item in page { keys.append(try s.decodeKey(item.key)) }
+            for item in page { keys.append(try s.decodeKey(item.key).take()) }
         } catch {
             keys.forEach { dcs_decref($0) }
             throw error
@@ -32,7 +32,7 @@ let coreKeysPage: FastCallFunction = { slf, args, nargs, kw in
 }
 
 let coreRowidBounds: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         guard let b = try s.cache.rowidBounds() else { return dcs_none() }
         let lo = PyLong_FromLongLong(b.min), hi = PyLong_FromLongLong(b.max)
         defer { dcs_xdecref(lo); dcs_xdecref(hi) }
@@ -40,13 +40,13 @@ let coreRowidBounds: FastCallFunction = { slf, _, _, _ in
     }
 }
 
-let sigSortedKeys = Signature("_sorted_keys", ["reverse"], required: 1)
+let sigSortedKeys = PositionalSignature("_sorted_keys", ["reverse"], required: 1)
 let coreSortedKeys: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigSortedKeys.parse(args, nargs, kw)
         var keys: [PyObj] = []
         do {
-            for k in try s.cache.keysInKeyOrder(reverse: try a.flag(0)) { keys.append(try s.decodeKey(k)) }
+            for k in try s.cache.keysInKeyOrder(reverse: try a.flag(0)) { keys.append(try s.decodeKey(k).take()) }
         } catch {
             keys.forEach { dcs_decref($0) }
             throw error
@@ -55,9 +55,9 @@ let coreSortedKeys: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigExpire = Signature("_expire", ["now", "retry"], required: 1)
+let sigExpire = PositionalSignature("_expire", ["now", "retry"], required: 1)
 let coreExpire: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigExpire.parse(args, nargs, kw)
         let t: Double? = dcs_is_none(a[0]!) != 0 ? nil : PyFloat_AsDouble(a[0])
         if PyErr_Occurred() != nil { throw PythonErrorSet() }
@@ -65,9 +65,9 @@ let coreExpire: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigEvict = Signature("_evict", ["tag", "retry"], required: 1)
+let sigEvict = PositionalSignature("_evict", ["tag", "retry"], required: 1)
 let coreEvict: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigEvict.parse(args, nargs, kw)
         if dcs_is_none(a[0]!) != 0 { return PyLong_FromLong(0) }
         let retry = try a.flag(1)
@@ -77,27 +77,27 @@ let coreEvict: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigRetryOnly = Signature("_op", ["retry"], required: 0)
+let sigRetryOnly = PositionalSignature("_op", ["retry"], required: 0)
 let coreClear: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigRetryOnly.parse(args, nargs, kw)
         return PyLong_FromLong(try retrying(try a.flag(0)) { try s.cache.clear() })
     }
 }
 
 let coreCull: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigRetryOnly.parse(args, nargs, kw)
         return PyLong_FromLong(try retrying(try a.flag(0)) { try s.cache.cull() })
     }
 }
 
 let coreVolume: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in PyLong_FromLongLong(try s.cache.volume()) }
+    legacyMethod(slf) { s in PyLong_FromLongLong(try s.cache.volume()) }
 }
 
 let coreStats: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let (h, m) = try s.cache.stats()
         let ho = PyLong_FromLongLong(h), mo = PyLong_FromLongLong(m)
         defer { dcs_xdecref(ho); dcs_xdecref(mo) }
@@ -106,7 +106,7 @@ let coreStats: FastCallFunction = { slf, _, _, _ in
 }
 
 let coreResetStats: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         try s.cache.resetStats()
         return dcs_none()
     }
@@ -136,7 +136,7 @@ func settingValue(_ o: PyObj) throws -> SettingValue {
 }
 
 let coreSettings: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let d = try check(PyDict_New())
         for (k, v) in try s.cache.allSettings() {
             guard let o = settingObject(v) else { dcs_decref(d); throw PythonErrorSet() }
@@ -147,9 +147,9 @@ let coreSettings: FastCallFunction = { slf, _, _, _ in
     }
 }
 
-let sigUpdateSetting = Signature("_update_setting", ["name", "value"], required: 2)
+let sigUpdateSetting = PositionalSignature("_update_setting", ["name", "value"], required: 2)
 let coreUpdateSetting: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigUpdateSetting.parse(args, nargs, kw)
         guard let p = PyUnicode_AsUTF8(a[0]) else { throw PythonErrorSet() }
         try retrying(true) { try s.cache.updateSetting(String(cString: p), try settingValue(a[1]!)) }
@@ -157,11 +157,11 @@ let coreUpdateSetting: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigConfigure = Signature("_configure", ["min_file_size", "pickle_protocol", "disk", "timeout"], required: 4)
+let sigConfigure = PositionalSignature("_configure", ["min_file_size", "pickle_protocol", "disk", "timeout"], required: 4)
 /// The Disk's parameters (python-diskcache keeps them on the Disk instance) and the lock
 /// timeout; `disk` is None for the built-in rules or a Disk subclass instance.
 let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigConfigure.parse(args, nargs, kw)
         s.minFileSize = PyLong_AsLong(a[0])
         if PyErr_Occurred() != nil { throw PythonErrorSet() }
@@ -176,10 +176,10 @@ let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigCheck = Signature("_check", ["fix", "retry"], required: 1)
+let sigCheck = PositionalSignature("_check", ["fix", "retry"], required: 1)
 /// [(kind, message)], kind one of 'damaged', 'file', 'unknown', 'empty', 'count'.
 let coreCheck: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigCheck.parse(args, nargs, kw)
         let fix = try a.flag(0)
         let findings = try retrying(try a.flag(1)) { try s.cache.check(fix: fix) }
@@ -201,18 +201,18 @@ let coreCheck: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-let sigBegin = Signature("_begin", ["retry"], required: 0)
+let sigBegin = PositionalSignature("_begin", ["retry"], required: 0)
 let coreBegin: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigBegin.parse(args, nargs, kw)
         try retrying(try a.flag(0)) { try s.cache.beginTransaction() }
         return dcs_none()
     }
 }
 
-let sigEnd = Signature("_end", ["commit"], required: 1)
+let sigEnd = PositionalSignature("_end", ["commit"], required: 1)
 let coreEnd: FastCallFunction = { slf, args, nargs, kw in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         let a = try sigEnd.parse(args, nargs, kw)
         try s.cache.endTransaction(commit: try a.flag(0))
         return dcs_none()
@@ -220,21 +220,21 @@ let coreEnd: FastCallFunction = { slf, args, nargs, kw in
 }
 
 let coreClose: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         s.cache.close()
         return dcs_none()
     }
 }
 
 let coreCompact: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         try retrying(true) { try s.cache.compact() }
         return dcs_none()
     }
 }
 
 let coreNetworkMode: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
+    legacyMethod(slf) { s in
         dcs_bool(s.cache.isNetworkMode ? 1 : 0)
     }
 }

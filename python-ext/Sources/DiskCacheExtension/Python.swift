@@ -37,7 +37,8 @@ struct PyRef: ~Copyable {
     static var none: PyRef { PyRef(borrowing: dcs_py_none()) }
     static func bool(_ b: Bool) -> PyRef { PyRef(borrowing: b ? dcs_py_true() : dcs_py_false()) }
 
-    /// The object, borrowed for as long as this value lives.
+    /// The object, borrowed for as long as this value lives. Only from a named value: a
+    /// temporary's lifetime may end right after this is read (`try f().borrowed` dangles).
     var borrowed: PyObj {
         @inline(__always) get { object }
     }
@@ -51,6 +52,19 @@ struct PyRef: ~Copyable {
     }
 
     deinit { dcs_decref(object) }
+}
+
+/// A new bytes object (NULL with an exception set on failure): for closures, which cannot
+/// return a `PyRef`.
+@inline(__always)
+func newBytes(_ b: UnsafeRawBufferPointer) -> PyObj? {
+    PyBytes_FromStringAndSize(b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+}
+
+/// A new str from UTF-8, surrogates kept (as python-diskcache's SQLite round trip keeps them).
+@inline(__always)
+func newText(_ b: UnsafeRawBufferPointer) -> PyObj? {
+    PyUnicode_DecodeUTF8(b.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyCString, b.count, "surrogatepass")
 }
 
 /// Runs a method body whose result is handed to Python: a thrown error is turned into the
@@ -95,15 +109,11 @@ extension PyRef {
 
     /// bytes from a buffer.
     @inline(__always)
-    static func bytes(_ b: UnsafeRawBufferPointer) throws -> PyRef {
-        try PyRef(new: PyBytes_FromStringAndSize(b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count))
-    }
+    static func bytes(_ b: UnsafeRawBufferPointer) throws -> PyRef { try PyRef(new: newBytes(b)) }
 
     /// str from UTF-8, surrogates kept (as python-diskcache's SQLite round trip keeps them).
     @inline(__always)
-    static func text(_ b: UnsafeRawBufferPointer) throws -> PyRef {
-        try PyRef(new: PyUnicode_DecodeUTF8(b.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyCString, b.count, "surrogatepass"))
-    }
+    static func text(_ b: UnsafeRawBufferPointer) throws -> PyRef { try PyRef(new: newText(b)) }
 
     static func int(_ v: Int64) throws -> PyRef { try PyRef(new: PyLong_FromLongLong(v)) }
     static func int(_ v: Int) throws -> PyRef { try PyRef(new: PyLong_FromLong(v)) }
@@ -155,6 +165,15 @@ func reprText(_ o: PyObj) -> String {
     return String(cString: p)
 }
 
+/// `str(o)` for an error message.
+func strText(_ o: PyObj) -> String {
+    guard let r = try? PyRef(new: PyObject_Str(o)), let p = PyUnicode_AsUTF8(r.borrowed) else {
+        PyErr_Clear()
+        return "<\(String(cString: dcs_type_name(o)))>"
+    }
+    return String(cString: p)
+}
+
 func typeName(_ o: PyObj) -> String { String(cString: dcs_type_name(o)) }
 
 nonisolated(unsafe) let emptyCString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
@@ -185,4 +204,14 @@ func pyFloat(_ d: Double?) -> PyObj? { try? PyRef.float(d).take() }
 func raise(_ type: PyObj?, _ message: String) -> PyObj? {
     _ = message.withCString { dcs_raise(type, $0) }
     return nil
+}
+
+/// The method runner of files not yet converted: results counted by hand.
+@inline(__always)
+func legacyMethod(_ slf: PyObj?, _ body: (CoreState) throws -> PyObj?) -> PyObj? {
+    do {
+        return try body(try state(slf))
+    } catch {
+        return raiseEngineError(error)
+    }
 }
