@@ -135,7 +135,11 @@ func keyError(_ key: PyObj) -> PythonErrorSet {
 
 /// How a Python value goes to the engine (python-diskcache's `Disk.store`).
 func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ body: (ItemKind, ValueSource) throws -> R) throws -> R {
-    if let disk = s.customDisk { return try withCustomValue(s, disk, value, read: read, key: key, body) }
+    if let customDisk = s.customDisk {
+        // Held: the Disk's Python code may reconfigure the cache meanwhile.
+        let disk = PyRef(borrowing: customDisk)
+        return try withCustomValue(s, disk.borrowed, value, read: read, key: key, body)
+    }
     return try withNativeValue(s, value, read: read, minFileSize: s.minFileSize, body)
 }
 

@@ -77,7 +77,11 @@ extension CoreState {
     /// read (python-diskcache stores such rows, unreachable).
     @inline(__always)
     func withKey<R>(_ key: PyObj, forWriting: Bool = false, _ body: (KeyRef) throws -> R) throws -> R {
-        if let disk = customDisk { return try withCustomKey(key, disk, forWriting: forWriting, body) }
+        if let disk = customDisk {
+            // Held: the Disk's Python code may reconfigure the cache meanwhile.
+            let held = PyRef(borrowing: disk)
+            return try withCustomKey(key, held.borrowed, forWriting: forWriting, body)
+        }
         return try withNativeKey(key, forWriting: forWriting, body)
     }
 
@@ -117,7 +121,8 @@ extension CoreState {
     }
 
     func pickle(_ value: PyObj) throws -> PyRef {
-        try .call(imports.pickleDumps, value, pickleProtocol)
+        let proto = PyRef(borrowing: pickleProtocol)
+        return try .call(imports.pickleDumps, value, proto.borrowed)
     }
 
     /// A user's Disk subclass decides: `disk.put(key)` gives `(db_key, raw)`.
@@ -141,8 +146,9 @@ extension CoreState {
     /// A Python key from its stored form (through a custom Disk's `get` if `throughDisk`).
     func decodeKey(_ key: StoredKey, throughDisk: Bool = true) throws -> PyRef {
         let raw = try key.bytes.withUnsafeBytes { Copied(key.kind, $0) }.object()
-        if throughDisk, let disk = customDisk {
-            return try PyRef(new: PyObject_CallMethod2(disk, "get", raw.borrowed, key.kind == .pickle ? dcs_py_false() : dcs_py_true()))
+        if throughDisk, let customDisk {
+            let disk = PyRef(borrowing: customDisk)
+            return try PyRef(new: PyObject_CallMethod2(disk.borrowed, "get", raw.borrowed, key.kind == .pickle ? dcs_py_false() : dcs_py_true()))
         }
         if key.kind == .pickle { return try .call(imports.pickleLoads, raw.borrowed) }
         return raw
@@ -184,7 +190,9 @@ extension CoreState {
     /// file read, or a custom Disk's `fetch`. Nil when the value file vanished under the
     /// reader (python-diskcache reads that as a miss).
     func value(of item: CopiedItem, read: Bool) throws -> PyRef? {
-        if let disk = customDisk {
+        if let customDisk {
+            let held = PyRef(borrowing: customDisk)
+            let disk = held.borrowed
             // A value the engine read (the file may be gone with the item) goes as bytes.
             guard let value = item.value else { return try customFetch(disk, nil, kind: item.kind, file: item.filePath, read: read) }
             return try customFetch(disk, try value.object(), kind: item.kind, file: nil, read: read)
