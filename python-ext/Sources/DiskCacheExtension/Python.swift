@@ -74,7 +74,7 @@ func returning(_ body: () throws -> PyRef) -> PyObj? {
     do {
         return try body().take()
     } catch {
-        _ = raiseEngineError(error)
+        raiseEngineError(error)
         return nil
     }
 }
@@ -88,8 +88,6 @@ struct Imports: @unchecked Sendable {
     var ioOpen: PyObj
     var timeout: PyObj?
     var rb: PyObj
-    var emptyTuple: PyObj
-    var protocolName: PyObj
 }
 
 nonisolated(unsafe) var imports: Imports!
@@ -151,6 +149,7 @@ extension PyRef {
 
 /// Sets `message` as the pending exception of class `type` (borrowed) and returns the
 /// error that unwinds to the method boundary: `throw pythonError(PyExc_TypeError, "...")`.
+@discardableResult
 func pythonError(_ type: PyObj?, _ message: String) -> PythonErrorSet {
     _ = message.withCString { dcs_raise(type, $0) }
     return PythonErrorSet()
@@ -177,41 +176,3 @@ func strText(_ o: PyObj) -> String {
 func typeName(_ o: PyObj) -> String { String(cString: dcs_type_name(o)) }
 
 nonisolated(unsafe) let emptyCString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
-
-// MARK: Transitional: counted by hand, removed as the files move to PyRef.
-
-/// Returns the owned result or throws if Python set an exception.
-@inline(__always)
-func check(_ o: PyObj?) throws -> PyObj {
-    guard let o else { throw PythonErrorSet() }
-    return o
-}
-
-func importAttribute(_ module: String, _ name: String) throws -> PyObj {
-    try PyRef.attribute(module, name).take()
-}
-
-func pyString(_ s: String) -> PyObj? { try? PyRef.string(s).take() }
-
-@inline(__always)
-func pyBytes(_ b: UnsafeRawBufferPointer) -> PyObj? {
-    PyBytes_FromStringAndSize(b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
-}
-
-func pyFloat(_ d: Double?) -> PyObj? { try? PyRef.float(d).take() }
-
-@discardableResult
-func raise(_ type: PyObj?, _ message: String) -> PyObj? {
-    _ = message.withCString { dcs_raise(type, $0) }
-    return nil
-}
-
-/// The method runner of files not yet converted: results counted by hand.
-@inline(__always)
-func legacyMethod(_ slf: PyObj?, _ body: (CoreState) throws -> PyObj?) -> PyObj? {
-    do {
-        return try body(try state(slf))
-    } catch {
-        return raiseEngineError(error)
-    }
-}
