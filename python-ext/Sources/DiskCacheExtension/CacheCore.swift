@@ -78,15 +78,20 @@ func missing(_ d: PyObj?, wantExpire: Bool, wantTag: Bool) throws -> PyRef {
     try wrap(PyRef(borrowing: d ?? dcs_py_none()), expire: nil, tag: .none, wantExpire: wantExpire, wantTag: wantTag)
 }
 
-/// Reads a live item, copied out of the engine, or nil on a miss.
-func readItem(_ s: CoreState, _ key: PyObj, read: Bool, tag: Bool, retry: Bool) throws -> CopiedItem? {
+/// Reads a live item, copied out of the engine into `item`; false on a miss.
+func readItem(_ s: CoreState, _ key: PyObj, into item: inout CopiedItem, tag: Bool, retry: Bool) throws -> Bool {
     // Value files are never read by the engine here: their bytes go straight into the
     // Python object (or a handle is opened, or a custom Disk reads them).
-    try s.withKey(key) { k in
+    var buffer = s.takeScratch()
+    defer { s.returnScratch(buffer) }
+    return try s.withKey(key) { k in
         try retrying(retry) {
-            try s.cache.withItem(k, readFile: { _ in false }) { CopiedItem($0, tag: tag) }
+            try s.cache.withItem(k, readFile: { _ in false }) { view -> Bool in
+                item.fill(view, tag: tag, buffer: &buffer)
+                return true
+            }
         }
-    }
+    } ?? false
 }
 
 enum GetParam: Int, Parameters { case key, `default`, read, expireTime, tag, retry }
@@ -96,18 +101,19 @@ let cacheGet: FastCallFunction = { slf, args, nargs, kw in
         let a = try sigGet.parse(args, nargs, kw)
         let wantExpire = try a.flag(.expireTime), wantTag = try a.flag(.tag)
         let read = try a.flag(.read), retry = try a.flag(.retry)
-        guard let item = try readItem(s, a[.key]!, read: read, tag: wantTag, retry: retry),
-              let value = try s.value(of: item, read: read) else {
+        var item = CopiedItem()
+        guard try readItem(s, a[.key]!, into: &item, tag: wantTag, retry: retry), let value = try s.value(of: item, read: read) else {
             return try missing(a[.default], wantExpire: wantExpire, wantTag: wantTag)
         }
+        if !wantExpire && !wantTag { return value }
         return try wrap(value, expire: item.expire, tag: wantTag ? try item.tagObject() : .none, wantExpire: wantExpire, wantTag: wantTag)
     }
 }
 
 let cacheGetItem: @convention(c) (PyObj?, PyObj?) -> PyObj? = { slf, key in
     method(slf) { s in
-        guard let item = try readItem(s, key!, read: false, tag: false, retry: true),
-              let value = try s.value(of: item, read: false) else {
+        var item = CopiedItem()
+        guard try readItem(s, key!, into: &item, tag: false, retry: true), let value = try s.value(of: item, read: false) else {
             throw keyError(key!)
         }
         return value
@@ -119,8 +125,8 @@ let sigRead = Signature<ReadParam>("read", required: 1)
 let cacheRead: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigRead.parse(args, nargs, kw)
-        guard let item = try readItem(s, a[.key]!, read: true, tag: false, retry: try a.flag(.retry)),
-              let value = try s.value(of: item, read: true) else {
+        var item = CopiedItem()
+        guard try readItem(s, a[.key]!, into: &item, tag: false, retry: try a.flag(.retry)), let value = try s.value(of: item, read: true) else {
             throw keyError(a[.key]!)
         }
         return value

@@ -25,6 +25,23 @@ enum Copied {
         }
     }
 
+    /// As `init(_:_:)`, the bytes copied into `buffer` (kept by the caller for the next call:
+    /// no allocation once it is large enough; shared, it is copied on write).
+    @inline(__always)
+    init(_ kind: ItemKind, _ b: UnsafeRawBufferPointer, reusing buffer: inout [UInt8]) {
+        if (kind == .int || kind == .float) && b.count == 8 {
+            self.init(kind, b)
+            return
+        }
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: b)
+        switch kind {
+        case .text: self = .text(buffer)
+        case .pickle: self = .pickle(buffer)
+        case .blob, .int, .float: self = .blob(buffer)
+        }
+    }
+
     /// The Python object as stored: a number, str, or bytes (a pickle's bytes are not loaded
     /// here: tags are never unpickled, values are by `CoreState.value(of:read:)`).
     func object() throws -> PyRef {
@@ -37,9 +54,11 @@ enum Copied {
     }
 }
 
-/// A live item copied out of an engine closure (see `Copied`).
+/// A live item copied out of an engine closure (see `Copied`). Filled in place through a
+/// captured variable: a closure result as large as this would be copied through the engine's
+/// unspecialised generic code.
 struct CopiedItem {
-    var kind: ItemKind
+    var kind = ItemKind.blob
     /// The value, when the engine read it; nil when it is in a file left unread.
     var value: Copied?
     /// The value file's path when the value lives in a file.
@@ -51,14 +70,30 @@ struct CopiedItem {
     /// nil: no tag (or not asked for).
     var tag: Copied?
 
+    init() {}
+
     @inline(__always)
     init(_ view: ItemView, tag wantTag: Bool = true) {
+        fill(view, tag: wantTag)
+    }
+
+    @inline(__always)
+    mutating func fill(_ view: ItemView, tag wantTag: Bool) {
+        var buffer: [UInt8] = []
+        fill(view, tag: wantTag, buffer: &buffer)
+    }
+
+    @inline(__always)
+    mutating func fill(_ view: ItemView, tag wantTag: Bool, buffer: inout [UInt8]) {
         kind = view.kind
-        value = view.isMaterialized ? Copied(view.kind, view.value) : nil
-        filePath = view.filePath
-        unreadFile = view.isMaterialized ? nil : view
         expire = view.expireTime
-        tag = wantTag ? view.tagKind.map { Copied($0, view.tag) } : nil
+        filePath = view.filePath
+        if view.isMaterialized {
+            value = Copied(view.kind, view.value, reusing: &buffer)
+        } else {
+            unreadFile = view
+        }
+        if wantTag, let tagKind = view.tagKind { tag = Copied(tagKind, view.tag) }
     }
 
     /// The tag as a Python object (None for no tag).

@@ -22,6 +22,20 @@ final class CoreState {
         pickleProtocolObject = PyRef(owned: PyLong_FromLong(5))
     }
 
+    /// Reused for copying values out of the engine (see `Copied`): taken for the call, so
+    /// that a call on another thread meanwhile gets a fresh one.
+    private var scratch: [UInt8] = []
+
+    func takeScratch() -> [UInt8] {
+        var b: [UInt8] = []
+        swap(&b, &scratch)
+        return b
+    }
+
+    func returnScratch(_ b: [UInt8]) {
+        if b.capacity <= 1 << 20 { scratch = b }
+    }
+
     /// Borrowed: valid until `_configure` replaces it (callers that run Python code
     /// meanwhile hold a reference of their own).
     var pickleProtocol: PyObj { pickleProtocolObject.borrowed }
