@@ -183,7 +183,7 @@ extension CoreState {
         let raw = try key.bytes.withUnsafeBytes { Copied(key.kind, $0) }.object()
         if throughDisk, let customDisk {
             let disk = PyRef(borrowing: customDisk)
-            return try PyRef(new: PyObject_CallMethod2(disk.borrowed, "get", raw.borrowed, key.kind == .pickle ? dcs_py_false() : dcs_py_true()))
+            return try .callMethod(disk.borrowed, "get", raw.borrowed, key.kind == .pickle ? dcs_py_false() : dcs_py_true())
         }
         if key.kind == .pickle { return try .call(imports.pickleLoads, raw.borrowed) }
         return raw
@@ -270,9 +270,4 @@ extension CoreState {
         let fetch = try PyRef(new: PyObject_GetAttrString(disk, "fetch"))
         return try PyRef(new: dcs_call4(fetch.borrowed, modeObj.borrowed, nameObj.borrowed, valueObj.borrowed, read ? dcs_py_true() : dcs_py_false()))
     }
-}
-
-func PyObject_CallMethod2(_ o: PyObj, _ name: String, _ a: PyObj, _ b: PyObj) -> PyObj? {
-    guard let m = try? PyRef(new: PyObject_GetAttrString(o, name)) else { return nil }
-    return dcs_call2(m.borrowed, a, b)
 }

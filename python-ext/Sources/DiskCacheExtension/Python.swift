@@ -145,6 +145,10 @@ extension PyRef {
         let m = try PyRef(new: PyObject_GetAttrString(o, name))
         return try call(m.borrowed, a)
     }
+    static func callMethod(_ o: PyObj, _ name: String, _ a: PyObj, _ b: PyObj) throws -> PyRef {
+        let m = try PyRef(new: PyObject_GetAttrString(o, name))
+        return try call(m.borrowed, a, b)
+    }
 }
 
 /// Sets `message` as the pending exception of class `type` (borrowed) and returns the
