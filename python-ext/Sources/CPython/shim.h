@@ -22,21 +22,17 @@ static inline Py_ssize_t dcs_object_size(void) { return (Py_ssize_t)sizeof(DCSOb
 static inline void *dcs_get_core(PyObject *o) { return ((DCSObject *)o)->core; }
 static inline void dcs_set_core(PyObject *o, void *core) { ((DCSObject *)o)->core = core; }
 
-static inline PyObject *dcs_none(void) { Py_INCREF(Py_None); return Py_None; }
-static inline PyObject *dcs_true(void) { Py_INCREF(Py_True); return Py_True; }
-static inline PyObject *dcs_false(void) { Py_INCREF(Py_False); return Py_False; }
-static inline PyObject *dcs_bool(int v) { return PyBool_FromLong(v); }
 static inline PyObject *dcs_py_none(void) { return Py_None; }
+static inline PyObject *dcs_py_true(void) { return Py_True; }
+static inline PyObject *dcs_py_false(void) { return Py_False; }
 static inline double dcs_float_value(PyObject *o) { return PyFloat_AS_DOUBLE(o); }
 static inline const char *dcs_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 static inline int dcs_dict_check(PyObject *o) { return PyDict_Check(o); }
 static inline unsigned long dcs_type_flags(void) { return Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE; }
 static inline int dcs_is_none(PyObject *o) { return o == Py_None; }
-static inline int dcs_is_true(PyObject *o) { return o == Py_True; }
+/// Only PyRef (Python.swift) and the type's dealloc count references.
 static inline void dcs_incref(PyObject *o) { Py_INCREF(o); }
 static inline void dcs_decref(PyObject *o) { Py_DECREF(o); }
-static inline void dcs_xdecref(PyObject *o) { Py_XDECREF(o); }
-static inline PyObject *dcs_newref(PyObject *o) { Py_INCREF(o); return o; }
 
 static inline int dcs_bytes_exact(PyObject *o) { return PyBytes_CheckExact(o); }
 static inline int dcs_unicode_exact(PyObject *o) { return PyUnicode_CheckExact(o); }
@@ -47,7 +43,8 @@ static inline int dcs_float_check(PyObject *o) { return PyFloat_Check(o); }
 static inline int dcs_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int dcs_bytes_check(PyObject *o) { return PyBytes_Check(o); }
 static inline int dcs_tuple_check(PyObject *o) { return PyTuple_Check(o); }
-static inline int dcs_bool_check(PyObject *o) { return PyBool_Check(o); }
+static inline int dcs_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
+static inline int dcs_memoryview_check(PyObject *o) { return PyMemoryView_Check(o); }
 
 static inline char *dcs_bytes_data(PyObject *o) { return PyBytes_AS_STRING(o); }
 static inline Py_ssize_t dcs_bytes_size(PyObject *o) { return PyBytes_GET_SIZE(o); }
@@ -56,21 +53,15 @@ static inline PyObject *dcs_tuple_item(PyObject *t, Py_ssize_t i) { return PyTup
 static inline Py_ssize_t dcs_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t); }
 static inline void dcs_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
 
-static inline PyObject *dcs_type_error(const char *msg) { PyErr_SetString(PyExc_TypeError, msg); return NULL; }
-static inline PyObject *dcs_value_error(const char *msg) { PyErr_SetString(PyExc_ValueError, msg); return NULL; }
 static inline PyObject *dcs_key_error(PyObject *key) { PyErr_SetObject(PyExc_KeyError, key); return NULL; }
-static inline PyObject *dcs_overflow_error(const char *msg) { PyErr_SetString(PyExc_OverflowError, msg); return NULL; }
-static inline PyObject *dcs_index_error(const char *msg) { PyErr_SetString(PyExc_IndexError, msg); return NULL; }
 static inline PyObject *dcs_os_error(int err, const char *msg) {
     PyObject *args = Py_BuildValue("(is)", err, msg);
     if (args) { PyErr_SetObject(PyExc_OSError, args); Py_DECREF(args); }
     return NULL;
 }
 static inline PyObject *dcs_raise(PyObject *type, const char *msg) { PyErr_SetString(type, msg); return NULL; }
-static inline PyObject *dcs_raise_object(PyObject *type, PyObject *value) { PyErr_SetObject(type, value); return NULL; }
 
 static inline PyObject *dcs_call1(PyObject *f, PyObject *a) { return PyObject_CallOneArg(f, a); }
-static inline PyObject *dcs_call0(PyObject *f) { return PyObject_CallNoArgs(f); }
 static inline PyObject *dcs_call2(PyObject *f, PyObject *a, PyObject *b) {
     PyObject *args[2] = {a, b};
     return PyObject_Vectorcall(f, args, 2, NULL);
@@ -79,8 +70,6 @@ static inline PyObject *dcs_call4(PyObject *f, PyObject *a, PyObject *b, PyObjec
     PyObject *args[4] = {a, b, c, d};
     return PyObject_Vectorcall(f, args, 4, NULL);
 }
-static inline PyObject *dcs_pack2(PyObject *a, PyObject *b) { return PyTuple_Pack(2, a, b); }
-static inline PyObject *dcs_pack3(PyObject *a, PyObject *b, PyObject *c) { return PyTuple_Pack(3, a, b, c); }
 
 /// PyModuleDef needs PyModuleDef_HEAD_INIT, a macro initialiser.
 static inline PyModuleDef *dcs_new_module_def(const char *name, PyMethodDef *methods) {

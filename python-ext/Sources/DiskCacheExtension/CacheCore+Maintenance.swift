@@ -3,118 +3,121 @@ import DiskCache
 
 // Less frequent calls, used by the Python `Cache` class around the hot methods.
 
-func pyList(_ items: [PyObj]) throws -> PyObj {
-    let list = try check(PyList_New(items.count))
-    for (i, o) in items.enumerated() { PyList_SetItem(list, i, o) }
+/// A list of `count` items made one at a time by `item`.
+func pyList(_ count: Int, _ item: (Int) throws -> PyRef) throws -> PyRef {
+    let list = try PyRef(new: PyList_New(0))
+    for i in 0..<count {
+        let o = try item(i)
+        if PyList_Append(list.borrowed, o.borrowed) < 0 { throw PythonErrorSet() }
+    }
     return list
 }
 
-let sigKeysPage = Signature("_keys_page", ["cursor", "bound", "reverse", "limit"], required: 4)
+/// An int argument (TypeError naming it otherwise).
+func intArgument(_ o: PyObj, _ name: String) throws -> Int64 {
+    guard dcs_long_check(o) != 0 else {
+        throw pythonError(PyExc_TypeError, "\(name) must be an int, not \(typeName(o))")
+    }
+    let v = PyLong_AsLongLong(o)
+    if v == -1 && PyErr_Occurred() != nil { throw PythonErrorSet() }
+    return Int64(v)
+}
+
+enum KeysPageParam: Int, Parameters { case cursor, bound, reverse, limit }
+let sigKeysPage = Signature<KeysPageParam>("_keys_page", required: 4)
 /// (keys, last rowid) after the rowid cursor (None: from the start), up to the bound.
 let coreKeysPage: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigKeysPage.parse(args, nargs, kw)
-        let cursor: Int64? = dcs_is_none(a[0]!) != 0 ? nil : Int64(PyLong_AsLongLong(a[0]))
-        let bound = Int64(PyLong_AsLongLong(a[1]))
-        let page = try s.cache.keysPage(after: cursor, bound: bound, reverse: try a.flag(2), limit: PyLong_AsLong(a[3]))
-        var keys: [PyObj] = []
-        do {
-            for item in page { keys.append(try s.decodeKey(item.key)) }
-        } catch {
-            keys.forEach { dcs_decref($0) }
-            throw error
-        }
-        let list = try pyList(keys)
-        let last = page.last.map { PyLong_FromLongLong($0.rowid) } ?? dcs_none()
-        defer { dcs_decref(list); dcs_xdecref(last) }
-        return dcs_pack2(list, last)
+        let cursor: Int64? = dcs_is_none(a[.cursor]!) != 0 ? nil : try intArgument(a[.cursor]!, "cursor")
+        let bound = try intArgument(a[.bound]!, "bound")
+        let limit = Int(try intArgument(a[.limit]!, "limit"))
+        let page = try s.cache.keysPage(after: cursor, bound: bound, reverse: try a.flag(.reverse), limit: limit)
+        let keys = try pyList(page.count) { try s.decodeKey(page[$0].key) }
+        return try .tuple(keys, try page.last.map { try .int($0.rowid) } ?? .none)
     }
 }
 
 let coreRowidBounds: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
-        guard let b = try s.cache.rowidBounds() else { return dcs_none() }
-        let lo = PyLong_FromLongLong(b.min), hi = PyLong_FromLongLong(b.max)
-        defer { dcs_xdecref(lo); dcs_xdecref(hi) }
-        return dcs_pack2(lo, hi)
+        guard let b = try s.cache.rowidBounds() else { return .none }
+        return try .tuple(try .int(b.min), try .int(b.max))
     }
 }
 
-let sigSortedKeys = Signature("_sorted_keys", ["reverse"], required: 1)
+enum SortedKeysParam: Int, Parameters { case reverse }
+let sigSortedKeys = Signature<SortedKeysParam>("_sorted_keys", required: 1)
 let coreSortedKeys: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigSortedKeys.parse(args, nargs, kw)
-        var keys: [PyObj] = []
-        do {
-            for k in try s.cache.keysInKeyOrder(reverse: try a.flag(0)) { keys.append(try s.decodeKey(k)) }
-        } catch {
-            keys.forEach { dcs_decref($0) }
-            throw error
-        }
-        return try pyList(keys)
+        let keys = try s.cache.keysInKeyOrder(reverse: try a.flag(.reverse))
+        return try pyList(keys.count) { try s.decodeKey(keys[$0]) }
     }
 }
 
-let sigExpire = Signature("_expire", ["now", "retry"], required: 1)
+enum ExpireParam: Int, Parameters { case now, retry }
+let sigExpire = Signature<ExpireParam>("_expire", required: 1)
 let coreExpire: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigExpire.parse(args, nargs, kw)
-        let t: Double? = dcs_is_none(a[0]!) != 0 ? nil : PyFloat_AsDouble(a[0])
+        let t: Double? = dcs_is_none(a[.now]!) != 0 ? nil : PyFloat_AsDouble(a[.now]!)
         if PyErr_Occurred() != nil { throw PythonErrorSet() }
-        return PyLong_FromLong(try retrying(try a.flag(1)) { try s.cache.expire(now: t) })
+        let retry = try a.flag(.retry)
+        return try .int(try retrying(retry) { try s.cache.expire(now: t) })
     }
 }
 
-let sigEvict = Signature("_evict", ["tag", "retry"], required: 1)
+enum EvictParam: Int, Parameters { case tag, retry }
+let sigEvict = Signature<EvictParam>("_evict", required: 1)
 let coreEvict: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigEvict.parse(args, nargs, kw)
-        if dcs_is_none(a[0]!) != 0 { return PyLong_FromLong(0) }
-        let n = try s.withTag(a[0]) { tag in try retrying(try a.flag(1)) { try s.cache.evict(tag: tag!) } }
-        return PyLong_FromLong(n)
+        let retry = try a.flag(.retry)
+        // None and NaN are no tag (SQLite's NULL): no item has it.
+        let n = try s.withTag(a[.tag]) { tag in try tag.map { tag in try retrying(retry) { try s.cache.evict(tag: tag) } } ?? 0 }
+        return try .int(n)
     }
 }
 
-let sigRetryOnly = Signature("_op", ["retry"], required: 0)
+enum RetryParam: Int, Parameters { case retry }
+let sigRetryOnly = Signature<RetryParam>("_op", required: 0)
 let coreClear: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
-        let a = try sigRetryOnly.parse(args, nargs, kw)
-        return PyLong_FromLong(try retrying(try a.flag(0)) { try s.cache.clear() })
+        let retry = try sigRetryOnly.parse(args, nargs, kw).flag(.retry)
+        return try .int(try retrying(retry) { try s.cache.clear() })
     }
 }
 
 let coreCull: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
-        let a = try sigRetryOnly.parse(args, nargs, kw)
-        return PyLong_FromLong(try retrying(try a.flag(0)) { try s.cache.cull() })
+        let retry = try sigRetryOnly.parse(args, nargs, kw).flag(.retry)
+        return try .int(try retrying(retry) { try s.cache.cull() })
     }
 }
 
 let coreVolume: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in PyLong_FromLongLong(try s.cache.volume()) }
+    method(slf) { s in try .int(try s.cache.volume()) }
 }
 
 let coreStats: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
         let (h, m) = try s.cache.stats()
-        let ho = PyLong_FromLongLong(h), mo = PyLong_FromLongLong(m)
-        defer { dcs_xdecref(ho); dcs_xdecref(mo) }
-        return dcs_pack2(ho, mo)
+        return try .tuple(try .int(h), try .int(m))
     }
 }
 
 let coreResetStats: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
         try s.cache.resetStats()
-        return dcs_none()
+        return .none
     }
 }
 
-func settingObject(_ v: SettingValue) -> PyObj? {
+func settingObject(_ v: SettingValue) throws -> PyRef {
     switch v {
-    case .int(let i): return PyLong_FromLongLong(i)
-    case .float(let d): return PyFloat_FromDouble(d)
-    case .text(let t): return pyString(t)
+    case .int(let i): return try .int(i)
+    case .float(let d): return try .float(d)
+    case .text(let t): return try .string(t)
     }
 }
 
@@ -127,64 +130,72 @@ func settingValue(_ o: PyObj) throws -> SettingValue {
         return .float(PyLong_AsDouble(o))
     }
     if dcs_float_check(o) != 0 { return .float(PyFloat_AsDouble(o)) }
-    let str = try check(PyObject_Str(o))
-    defer { dcs_decref(str) }
-    guard let p = PyUnicode_AsUTF8(str) else { throw PythonErrorSet() }
+    let str = try PyRef(new: PyObject_Str(o))
+    guard let p = PyUnicode_AsUTF8(str.borrowed) else { throw PythonErrorSet() }
     return .text(String(cString: p))
 }
 
 let coreSettings: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
-        let d = try check(PyDict_New())
+        let d = try PyRef(new: PyDict_New())
         for (k, v) in try s.cache.allSettings() {
-            guard let o = settingObject(v) else { dcs_decref(d); throw PythonErrorSet() }
-            PyDict_SetItemString(d, k, o)
-            dcs_decref(o)
+            let o = try settingObject(v)
+            if PyDict_SetItemString(d.borrowed, k, o.borrowed) < 0 { throw PythonErrorSet() }
         }
         return d
     }
 }
 
-let sigUpdateSetting = Signature("_update_setting", ["name", "value"], required: 2)
+/// A str argument as Swift text (TypeError naming it otherwise).
+func stringArgument(_ o: PyObj, _ name: String) throws -> String {
+    guard dcs_unicode_check(o) != 0 else {
+        throw pythonError(PyExc_TypeError, "\(name) must be a str, not \(typeName(o))")
+    }
+    guard let p = PyUnicode_AsUTF8(o) else { throw PythonErrorSet() }
+    return String(cString: p)
+}
+
+enum UpdateSettingParam: Int, Parameters { case name, value }
+let sigUpdateSetting = Signature<UpdateSettingParam>("_update_setting", required: 2)
 let coreUpdateSetting: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigUpdateSetting.parse(args, nargs, kw)
-        guard let p = PyUnicode_AsUTF8(a[0]) else { throw PythonErrorSet() }
-        try retrying(true) { try s.cache.updateSetting(String(cString: p), try settingValue(a[1]!)) }
-        return dcs_none()
+        let name = try stringArgument(a[.name]!, "name")
+        let value = try settingValue(a[.value]!)
+        try retrying(true) { try s.cache.updateSetting(name, value) }
+        return .none
     }
 }
 
-let sigConfigure = Signature("_configure", ["min_file_size", "pickle_protocol", "disk", "timeout"], required: 4)
+enum ConfigureParam: Int, Parameters { case minFileSize, pickleProtocol, disk, timeout }
+let sigConfigure = Signature<ConfigureParam>("_configure", required: 4)
 /// The Disk's parameters (python-diskcache keeps them on the Disk instance) and the lock
 /// timeout; `disk` is None for the built-in rules or a Disk subclass instance.
 let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigConfigure.parse(args, nargs, kw)
-        s.minFileSize = PyLong_AsLong(a[0])
+        let minFileSize = Int(try intArgument(a[.minFileSize]!, "min_file_size"))
+        let timeout = PyFloat_AsDouble(a[.timeout]!)
         if PyErr_Occurred() != nil { throw PythonErrorSet() }
-        dcs_decref(s.pickleProtocol)
-        s.pickleProtocol = dcs_newref(a[1])!
-        if let old = s.customDisk { dcs_decref(old) }
-        s.customDisk = dcs_is_none(a[2]!) != 0 ? nil : dcs_newref(a[2])
-        let timeout = PyFloat_AsDouble(a[3])
-        if PyErr_Occurred() != nil { throw PythonErrorSet() }
+        s.minFileSize = minFileSize
+        s.pickleProtocolObject = PyRef(borrowing: a[.pickleProtocol]!)
+        s.customDiskObject = dcs_is_none(a[.disk]!) != 0 ? nil : PyRef(borrowing: a[.disk]!)
         s.cache.lockTimeout = timeout
-        return dcs_none()
+        return .none
     }
 }
 
-let sigCheck = Signature("_check", ["fix", "retry"], required: 1)
+enum CheckParam: Int, Parameters { case fix, retry }
+let sigCheck = Signature<CheckParam>("_check", required: 1)
 /// [(kind, message)], kind one of 'damaged', 'file', 'unknown', 'empty', 'count', 'compaction'.
 let coreCheck: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
         let a = try sigCheck.parse(args, nargs, kw)
-        let fix = try a.flag(0)
-        let findings = try retrying(try a.flag(1)) { try s.cache.check(fix: fix) }
-        var items: [PyObj] = []
-        for f in findings {
+        let fix = try a.flag(.fix), retry = try a.flag(.retry)
+        let findings = try retrying(retry) { try s.cache.check(fix: fix) }
+        return try pyList(findings.count) { i in
             let kind: String
-            switch f.kind {
+            switch findings[i].kind {
             case .damagedRecord: kind = "damaged"
             case .damagedValueFile: kind = "file"
             case .unknownFile: kind = "unknown"
@@ -192,48 +203,44 @@ let coreCheck: FastCallFunction = { slf, args, nargs, kw in
             case .countMismatch: kind = "count"
             case .compactionFailed: kind = "compaction"
             }
-            let k = pyString(kind), m = pyString(f.message)
-            defer { dcs_xdecref(k); dcs_xdecref(m) }
-            items.append(try check(dcs_pack2(k, m)))
+            return try .tuple(try .string(kind), try .string(findings[i].message))
         }
-        return try pyList(items)
     }
 }
 
-let sigBegin = Signature("_begin", ["retry"], required: 0)
+let sigBegin = Signature<RetryParam>("_begin", required: 0)
 let coreBegin: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
-        let a = try sigBegin.parse(args, nargs, kw)
-        try retrying(try a.flag(0)) { try s.cache.beginTransaction() }
-        return dcs_none()
+        let retry = try sigBegin.parse(args, nargs, kw).flag(.retry)
+        try retrying(retry) { try s.cache.beginTransaction() }
+        return .none
     }
 }
 
-let sigEnd = Signature("_end", ["commit"], required: 1)
+enum EndParam: Int, Parameters { case commit }
+let sigEnd = Signature<EndParam>("_end", required: 1)
 let coreEnd: FastCallFunction = { slf, args, nargs, kw in
     method(slf) { s in
-        let a = try sigEnd.parse(args, nargs, kw)
-        try s.cache.endTransaction(commit: try a.flag(0))
-        return dcs_none()
+        let commit = try sigEnd.parse(args, nargs, kw).flag(.commit)
+        try s.cache.endTransaction(commit: commit)
+        return .none
     }
 }
 
 let coreClose: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
         try s.cache.close()
-        return dcs_none()
+        return .none
     }
 }
 
 let coreCompact: FastCallFunction = { slf, _, _, _ in
     method(slf) { s in
         try retrying(true) { try s.cache.compact() }
-        return dcs_none()
+        return .none
     }
 }
 
 let coreNetworkMode: FastCallFunction = { slf, _, _, _ in
-    method(slf) { s in
-        dcs_bool(s.cache.isNetworkMode ? 1 : 0)
-    }
+    method(slf) { s in .bool(s.cache.isNetworkMode) }
 }

@@ -10,22 +10,36 @@ final class CoreState {
     let directory: String
     /// python-diskcache's `Disk.min_file_size`: str values are measured in characters.
     var minFileSize = 1 << 15
-    /// Owned Python int: the pickle protocol.
-    var pickleProtocol: PyObj
-    /// Owned: a Disk subclass instance whose put/get/store/fetch decide, or nil for the
-    /// built-in rules.
-    var customDisk: PyObj?
+    /// The pickle protocol (a Python int).
+    var pickleProtocolObject: PyRef
+    /// A Disk subclass instance whose put/get/store/fetch decide, or nil for the built-in
+    /// rules.
+    var customDiskObject: PyRef?
 
     init(cache: DiskCache, directory: String) {
         self.cache = cache
         self.directory = directory
-        pickleProtocol = PyLong_FromLong(5)
+        pickleProtocolObject = PyRef(owned: PyLong_FromLong(5))
     }
 
-    deinit {
-        dcs_decref(pickleProtocol)
-        if let customDisk { dcs_decref(customDisk) }
+    /// Reused for copying values out of the engine (see `Copied`): taken for the call, so
+    /// that a call on another thread meanwhile gets a fresh one.
+    private var scratch: [UInt8] = []
+
+    func takeScratch() -> [UInt8] {
+        var b: [UInt8] = []
+        swap(&b, &scratch)
+        return b
     }
+
+    func returnScratch(_ b: [UInt8]) {
+        if b.capacity <= 1 << 20 { scratch = b }
+    }
+
+    /// Borrowed: valid until `_configure` replaces it (callers that run Python code
+    /// meanwhile hold a reference of their own).
+    var pickleProtocol: PyObj { pickleProtocolObject.borrowed }
+    var customDisk: PyObj? { customDiskObject?.borrowed }
 }
 
 /// Seconds since the epoch, as `time.time()`.
@@ -41,45 +55,40 @@ func expireTime(_ expire: PyObj?) throws -> Double? {
     guard let expire, dcs_is_none(expire) == 0 else { return nil }
     let d = PyFloat_AsDouble(expire)
     if d == -1 && PyErr_Occurred() != nil {
+        // An int too large for a float keeps its OverflowError, as in python-diskcache.
+        guard PyErr_ExceptionMatches(PyExc_TypeError) != 0 else { throw PythonErrorSet() }
         PyErr_Clear()
-        let typeName = String(cString: dcs_type_name(expire))
-        raise(PyExc_TypeError, "unsupported operand type(s) for +: 'float' and '\(typeName)'")
-        throw PythonErrorSet()
+        throw pythonError(PyExc_TypeError, "unsupported operand type(s) for +: 'float' and '\(typeName(expire))' (expire must be a number of seconds or None)")
     }
     return now() + d
 }
 
-/// Sets the Python exception for an engine error and returns nil.
-func raiseEngineError(_ error: Error) -> PyObj? {
-    if error is PythonErrorSet { return nil }
+/// Sets the Python exception for an error thrown out of a method: a Python exception that is
+/// already set stays; an engine error maps to a Python exception class by its code.
+func raiseEngineError(_ error: Error) {
+    if error is PythonErrorSet { return }
     guard let e = error as? DiskCacheError else {
-        return raise(PyExc_RuntimeError, "\(error)")
+        pythonError(PyExc_RuntimeError, "\(error)")
+        return
     }
     switch e.code {
     case .timeout:
-        return raise(imports.timeout ?? PyExc_TimeoutError, e.message)
+        pythonError(imports.timeout ?? PyExc_TimeoutError, e.message)
     case .notNumeric:
-        return raise(PyExc_TypeError, e.message)
-    case .invalidArgument:
-        if e.message.contains("overflow") { return raise(PyExc_OverflowError, e.message) }
-        return raise(PyExc_ValueError, e.message)
+        pythonError(PyExc_TypeError, e.message)
+    case .invalidArgument, .keyTooLarge:
+        pythonError(PyExc_ValueError, e.message)
     case .keyExists:
-        // python-diskcache's INSERT fails the same way.
-        guard let cls = try? importAttribute("sqlite3", "IntegrityError") else { return nil }
-        defer { dcs_decref(cls) }
-        return raise(cls, "UNIQUE constraint failed: Cache.key, Cache.raw")
+        // python-diskcache's INSERT fails the same way (sqlite3 is imported only for this).
+        guard let cls = try? PyRef.attribute("sqlite3", "IntegrityError") else { return }
+        pythonError(cls.borrowed, "UNIQUE constraint failed: Cache.key, Cache.raw")
     case .inTransaction:
         // python-diskcache's closed connection fails the same way (at the commit).
-        guard let cls = try? importAttribute("sqlite3", "ProgrammingError") else { return nil }
-        defer { dcs_decref(cls) }
-        return raise(cls, e.message)
-    case .keyTooLarge:
-        return raise(PyExc_ValueError, e.message)
+        guard let cls = try? PyRef.attribute("sqlite3", "ProgrammingError") else { return }
+        pythonError(cls.borrowed, e.message)
     case .notADirectory:
         _ = e.message.withCString { dcs_os_error(ENOTDIR, $0) }
-        return nil
     default:
         _ = e.message.withCString { dcs_os_error(e.errno?.rawValue ?? EIO, $0) }
-        return nil
     }
 }

@@ -4,54 +4,48 @@ import DiskCache
 /// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
 /// `settings` (a dict of name → int/float/str).
 let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
-    guard let slf, let args, (2...5).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
-        raise(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None)")
-        return -1
-    }
-    // network: None detects the filesystem, True/False force the mode.
-    var network: Bool? = nil
-    if dcs_tuple_size(args) >= 3, let n = dcs_tuple_item(args, 2), dcs_is_none(n) == 0 {
-        let truth = PyObject_IsTrue(n)
-        if truth < 0 { return -1 }
-        network = truth == 1
-    }
-    var lease = 30.0
-    if dcs_tuple_size(args) >= 4, let l = dcs_tuple_item(args, 3), dcs_is_none(l) == 0 {
-        lease = PyFloat_AsDouble(l)
-        if lease == -1 && PyErr_Occurred() != nil { return -1 }
-        guard lease > 0 else {
-            raise(PyExc_ValueError, "network_lease must be positive")
-            return -1
-        }
-    }
-    // timeout: the lock wait's limit, opening included (None: no limit).
-    var timeout: Double? = nil
-    if dcs_tuple_size(args) >= 5, let t = dcs_tuple_item(args, 4), dcs_is_none(t) == 0 {
-        let d = PyFloat_AsDouble(t)
-        if d == -1 && PyErr_Occurred() != nil { return -1 }
-        timeout = d
-    }
-    let dirObj = dcs_tuple_item(args, 0)!
-    let settingsObj = dcs_tuple_item(args, 1)!
-    guard let p = PyUnicode_AsUTF8(dirObj) else { return -1 }
-    let directory = String(cString: p)
-    var settings: [String: SettingValue] = [:]
-    if dcs_dict_check(settingsObj) != 0 {
-        var pos: Py_ssize_t = 0
-        var k: PyObj?
-        var v: PyObj?
-        while PyDict_Next(settingsObj, &pos, &k, &v) != 0 {
-            guard let k, let v, let kp = PyUnicode_AsUTF8(k) else { return -1 }
-            do { settings[String(cString: kp)] = try settingValue(v) } catch { return -1 }
-        }
-    }
     do {
+        guard let slf, let args, (2...5).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+            throw pythonError(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None)")
+        }
+        // network: None detects the filesystem, True/False force the mode.
+        var network: Bool? = nil
+        if dcs_tuple_size(args) >= 3, let n = dcs_tuple_item(args, 2), dcs_is_none(n) == 0 {
+            let truth = PyObject_IsTrue(n)
+            if truth < 0 { throw PythonErrorSet() }
+            network = truth == 1
+        }
+        var lease = 30.0
+        if dcs_tuple_size(args) >= 4, let l = dcs_tuple_item(args, 3), dcs_is_none(l) == 0 {
+            lease = PyFloat_AsDouble(l)
+            if lease == -1 && PyErr_Occurred() != nil { throw PythonErrorSet() }
+            guard lease > 0 else { throw pythonError(PyExc_ValueError, "network_lease must be positive") }
+        }
+        // timeout: the lock wait's limit, opening included (None: no limit).
+        var timeout: Double? = nil
+        if dcs_tuple_size(args) >= 5, let t = dcs_tuple_item(args, 4), dcs_is_none(t) == 0 {
+            let d = PyFloat_AsDouble(t)
+            if d == -1 && PyErr_Occurred() != nil { throw PythonErrorSet() }
+            timeout = d
+        }
+        let directory = try stringArgument(dcs_tuple_item(args, 0)!, "directory")
+        let settingsObj = dcs_tuple_item(args, 1)!
+        var settings: [String: SettingValue] = [:]
+        if dcs_dict_check(settingsObj) != 0 {
+            var pos: Py_ssize_t = 0
+            var k: PyObj?
+            var v: PyObj?
+            while PyDict_Next(settingsObj, &pos, &k, &v) != 0 {
+                guard let k, let v else { throw PythonErrorSet() }
+                settings[try stringArgument(k, "setting name")] = try settingValue(v)
+            }
+        }
         let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
     } catch {
-        _ = raiseEngineError(error)
+        raiseEngineError(error)
         return -1
     }
 }
@@ -65,6 +59,7 @@ let coreDealloc: @convention(c) (PyObj?) -> Void = { slf in
     }
     let free = unsafeBitCast(PyType_GetSlot(type, Py_tp_free), to: (@convention(c) (UnsafeMutableRawPointer?) -> Void).self)
     free(UnsafeMutableRawPointer(slf))
+    // A heap type's instances hold a reference to it (taken by PyType_GenericAlloc).
     dcs_decref(UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyObject.self))
 }
 
@@ -135,13 +130,13 @@ func makeCoreType() -> PyObj? {
     }
 }
 
-/// Python-side objects the extension raises or calls: `_setup(Timeout)` after import.
+/// Python-side objects the extension raises or calls: `_setup(Timeout)` after import. Kept
+/// for the life of the process.
 let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
-    if let timeout {
-        if let old = imports.timeout { dcs_decref(old) }
-        imports.timeout = dcs_newref(timeout)
+    if let timeout, imports.timeout == nil {
+        imports.timeout = PyRef(borrowing: timeout).take()
     }
-    return dcs_none()
+    return PyRef.none.take()
 }
 
 /// `_fast_slots(cls)`: after `class Cache(CacheCore)` sets `__delitem__ = CacheCore._delitem`
@@ -149,23 +144,23 @@ let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
 /// direct C path for `cache[key] = value` and `del cache[key]`.
 let moduleFastSlots: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, cls in
     guard let cls, dcs_set_ass_subscript(cls, cacheSetItem) == 0 else {
-        return raise(PyExc_TypeError, "_fast_slots expects a subclass of CacheCore")
+        pythonError(PyExc_TypeError, "_fast_slots expects a subclass of CacheCore")
+        return nil
     }
-    return dcs_none()
+    return PyRef.none.take()
 }
 
 @_cdecl("PyInit__engine")
 public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     do {
+        // Looked up once and kept for the life of the process.
         imports = Imports(
-            pickleDumps: try importAttribute("pickle", "dumps"),
-            pickleLoads: try importAttribute("pickle", "loads"),
-            optimize: try importAttribute("pickletools", "optimize"),
-            ioOpen: try importAttribute("io", "open"),
+            pickleDumps: try PyRef.attribute("pickle", "dumps").take(),
+            pickleLoads: try PyRef.attribute("pickle", "loads").take(),
+            optimize: try PyRef.attribute("pickletools", "optimize").take(),
+            ioOpen: try PyRef.attribute("io", "open").take(),
             timeout: nil,
-            rb: try check(pyString("rb")),
-            emptyTuple: try check(PyTuple_New(0)),
-            protocolName: try check(pyString("protocol"))
+            rb: try PyRef.string("rb").take()
         )
     } catch {
         return nil
@@ -178,15 +173,13 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
     functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
     functions[2] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
-    guard let module = PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION) else { return nil }
-    guard let type = makeCoreType() else {
-        dcs_decref(module)
+    do {
+        let module = try PyRef(new: PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION))
+        let type = try PyRef(new: makeCoreType())
+        // PyModule_AddObjectRef leaves the caller's reference to the caller.
+        if PyModule_AddObjectRef(module.borrowed, "CacheCore", type.borrowed) < 0 { throw PythonErrorSet() }
+        return module.take()
+    } catch {
         return nil
     }
-    if PyModule_AddObject(module, "CacheCore", type) < 0 {
-        dcs_decref(type)
-        dcs_decref(module)
-        return nil
-    }
-    return module
 }
