@@ -80,7 +80,8 @@ extension DiskCache {
         let log = try openLog()
         var (fresh, start) = try log.startIndex(at: head)
         fresh.bulkLoading = true
-        _ = try log.scan(from: start, to: head.end, resync: true) { r, off in fresh.apply(r, offset: off) }
+        // Replaying a long log takes a while: other threads run meanwhile.
+        _ = try Blocking.wait { try log.scan(from: start, to: head.end, resync: true) { r, off in fresh.apply(r, offset: off) } }
         fresh.finishBulkLoad()
         applied = head
         index = fresh

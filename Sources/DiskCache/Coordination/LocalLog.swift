@@ -41,38 +41,40 @@ final class LocalLog: LogStore {
     /// The published head is believed only when it is intact and the log holds it; otherwise
     /// (control file new or damaged) the log is replayed from its start.
     private func recoverHead() throws {
-        let names: [String]
-        do { names = try PathOps.listDirectory(directory) } catch {
-            throw DiskCacheError.io("list", directory, error)
-        }
-        let segments = names.compactMap(SegmentFile.id(fromName:)).sorted()
-        var head = control.publishedHead()
-        let fresh = control.isFresh
-        if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
-            head = LogHead(segment: segments.last ?? 1, end: 0)
-        }
-        let file = try SegmentFile(directory: directory, id: head.segment, create: true, mappable: false)
-        let size = try file.dataSize()
-        if head.end > size { head.end = 0 }
-        // Past the head there is either nothing, a crashed writer's leftovers, or (after a
-        // power loss that kept the segment but not the control page) committed records.
-        // Complete records and complete groups are adopted; the first torn one ends the log.
-        if size > head.end {
-            // From the start (the control page is new): skip damage in the middle rather
-            // than cutting every record after it; only the torn tail goes.
-            let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _ in }
-            head.end = scan.validEnd
-            if scan.validEnd < size {
-                do { try file.truncate(at: scan.validEnd) } catch {
-                    throw DiskCacheError.io("truncate torn tail of", file.path, error)
+        try Blocking.wait {
+            let names: [String]
+            do { names = try PathOps.listDirectory(directory) } catch {
+                throw DiskCacheError.io("list", directory, error)
+            }
+            let segments = names.compactMap(SegmentFile.id(fromName:)).sorted()
+            var head = control.publishedHead()
+            let fresh = control.isFresh
+            if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
+                head = LogHead(segment: segments.last ?? 1, end: 0)
+            }
+            let file = try SegmentFile(directory: directory, id: head.segment, create: true, mappable: false)
+            let size = try file.dataSize()
+            if head.end > size { head.end = 0 }
+            // Past the head there is either nothing, a crashed writer's leftovers, or (after a
+            // power loss that kept the segment but not the control page) committed records.
+            // Complete records and complete groups are adopted; the first torn one ends the log.
+            if size > head.end {
+                // From the start (the control page is new): skip damage in the middle rather
+                // than cutting every record after it; only the torn tail goes.
+                let scan = try file.scan(from: head.end, to: size, resync: head.end == 0) { _, _ in }
+                head.end = scan.validEnd
+                if scan.validEnd < size {
+                    do { try file.truncate(at: scan.validEnd) } catch {
+                        throw DiskCacheError.io("truncate torn tail of", file.path, error)
+                    }
                 }
             }
+            control.setWriting(false)
+            if head != control.publishedHead() || fresh { control.publish(head) }
+            for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
+            Snapshot.removeStale(directory: directory, keep: head.segment, names: names)
+            AtomicFile.removeStaleTemporaries(directory: directory, names: names)
         }
-        control.setWriting(false)
-        if head != control.publishedHead() || fresh { control.publish(head) }
-        for s in segments where s < head.segment { try? PathOps.unlink(segmentPath(s)) }
-        Snapshot.removeStale(directory: directory, keep: head.segment, names: names)
-        AtomicFile.removeStaleTemporaries(directory: directory, names: names)
     }
 
     // MARK: The head and the records
@@ -118,7 +120,7 @@ final class LocalLog: LogStore {
 
     func snapshotIndex(upTo end: Int64) throws -> (index: ShardIndex, from: Int64)? {
         guard let segment else { return nil }
-        return try Snapshot.read(directory: directory, log: segment, upTo: end).map { (index: $0.0, from: $0.1) }
+        return try Blocking.wait { try Snapshot.read(directory: directory, log: segment, upTo: end) }.map { (index: $0.0, from: $0.1) }
     }
 
     func indexCaughtUp(_ index: ShardIndex, end: Int64, replayed: Int64, closing: Bool) {
@@ -126,7 +128,7 @@ final class LocalLog: LogStore {
         // what this one saw (and wrote) since the last snapshot.
         let worth = closing ? end - snapshotEnd : replayed
         guard let segment, worth >= Snapshot.worthWriting, end > snapshotEnd || closing else { return }
-        if Snapshot.write(directory: directory, index: index, log: segment, end: end) { snapshotEnd = end }
+        if Blocking.wait({ Snapshot.write(directory: directory, index: index, log: segment, end: end) }) { snapshotEnd = end }
     }
 
     // MARK: Writing
@@ -168,7 +170,7 @@ final class LocalLog: LogStore {
         control.setWriting(true)
         let length: Int64
         do {
-            length = try SegmentFile.writeNew(id: newID, to: path, writeLive).length
+            length = try Blocking.wait { try SegmentFile.writeNew(id: newID, to: path, writeLive).length }
         } catch {
             control.setWriting(false)
             throw DiskCacheError.io("compact into", path, error)

@@ -36,7 +36,7 @@ extension NetworkLog {
             }
             let claimError: Errno?
             do {
-                try PathOps.mkdir(path(NetworkLog.claimName(n)))
+                try Blocking.wait { () throws(Errno) in try PathOps.mkdir(path(NetworkLog.claimName(n))) }
                 claimError = nil
             } catch {
                 claimError = error
@@ -125,7 +125,7 @@ extension NetworkLog {
         let keepLimit = checkpoint ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit
         var copy: [UInt8]? = [UInt8](repeating: 0, count: BatchHeader.size)
         do {
-            try AtomicFile.publish(path(name), sync: sync || checkpoint, unnamed: false) { fd in
+            try Blocking.wait { try AtomicFile.publish(path(name), sync: sync || checkpoint, unnamed: false) { fd in
                 var crc: UInt32 = 0
                 try produce(batchSalt) { part in
                     guard part.count > 0 else { return }
@@ -141,7 +141,7 @@ extension NetworkLog {
                                          checkpoint: c, salt: batchSalt).encoded(payloadCRC: crc)
                 try header.withUnsafeBytes { try fd.writeAll(at: 0, $0) }
                 copy?.replaceSubrange(0..<BatchHeader.size, with: header)
-            }
+            } }
         } catch let e as DiskCacheError where e.errno == .isDirectory {
             // Our claim outlived its lease and was abandoned: `b-<n>.dcb` is a directory.
             claimed = nil
@@ -164,25 +164,27 @@ extension NetworkLog {
 
     /// Marks the new checkpoint and deletes the generation before the previous one.
     func afterCheckpoint(_ n: UInt64, count c: UInt64) {
-        var marker = [UInt8](repeating: 0, count: 12)
-        marker.withUnsafeMutableBytes { p in
-            p.storeBytes(of: n.littleEndian, toByteOffset: 0, as: UInt64.self)
-            p.storeBytes(of: dcs_crc32c(0, p.baseAddress!, 8).littleEndian, toByteOffset: 8, as: UInt32.self)
-        }
-        try? AtomicFile.publish(path(NetworkLog.markerName(checkpoint: c)), bytes: marker, sync: false, unnamed: false)
-        // Everything before the previous generation's checkpoint; also leftovers (a delete
-        // can fail on SMB while another client has the file open).
-        let keepFrom = previousGeneration
-        guard keepFrom > 0, let names = try? PathOps.listDirectory(directory) else { return }
-        for name in names {
-            if let b = NetworkLog.number(fromName: name, prefix: "b-", suffix: ".dcb"), b < keepFrom {
-                if (try? PathOps.unlink(path(name))) == nil { try? PathOps.rmdir(path(name)) }
-            } else if let b = NetworkLog.number(fromName: name, prefix: "b-", suffix: ".claim"), b < keepFrom {
-                try? PathOps.rmdir(path(name))
-            } else if let m = NetworkLog.number(fromName: name, prefix: "ckpt-", suffix: ""), m + 1 < c {
-                try? PathOps.unlink(path(name))
-            } else if name.hasPrefix("b-"), AtomicFile.writer(ofTemporary: name) != nil, let b = UInt64(name.dropFirst(2).prefix(12)), b < keepFrom {
-                try? PathOps.unlink(path(name))
+        Blocking.wait {
+            var marker = [UInt8](repeating: 0, count: 12)
+            marker.withUnsafeMutableBytes { p in
+                p.storeBytes(of: n.littleEndian, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: dcs_crc32c(0, p.baseAddress!, 8).littleEndian, toByteOffset: 8, as: UInt32.self)
+            }
+            try? AtomicFile.publish(path(NetworkLog.markerName(checkpoint: c)), bytes: marker, sync: false, unnamed: false)
+            // Everything before the previous generation's checkpoint; also leftovers (a delete
+            // can fail on SMB while another client has the file open).
+            let keepFrom = previousGeneration
+            guard keepFrom > 0, let names = try? PathOps.listDirectory(directory) else { return }
+            for name in names {
+                if let b = NetworkLog.number(fromName: name, prefix: "b-", suffix: ".dcb"), b < keepFrom {
+                    if (try? PathOps.unlink(path(name))) == nil { try? PathOps.rmdir(path(name)) }
+                } else if let b = NetworkLog.number(fromName: name, prefix: "b-", suffix: ".claim"), b < keepFrom {
+                    try? PathOps.rmdir(path(name))
+                } else if let m = NetworkLog.number(fromName: name, prefix: "ckpt-", suffix: ""), m + 1 < c {
+                    try? PathOps.unlink(path(name))
+                } else if name.hasPrefix("b-"), AtomicFile.writer(ofTemporary: name) != nil, let b = UInt64(name.dropFirst(2).prefix(12)), b < keepFrom {
+                    try? PathOps.unlink(path(name))
+                }
             }
         }
     }

@@ -12,37 +12,39 @@ extension NetworkLog {
     /// Starts over from the newest checkpoint marker (directory listings may be stale, so
     /// markers past the listed ones are probed too). Batches are then read by `poll`.
     func rediscover() throws {
-        let names: [String]
-        do { names = try PathOps.listDirectory(directory) } catch {
-            throw DiskCacheError.io("list", directory, error)
-        }
-        var c = names.compactMap { NetworkLog.number(fromName: $0, prefix: "ckpt-", suffix: "") }.max() ?? 0
-        while PathOps.fileSize(path(NetworkLog.markerName(checkpoint: c + 1))) != nil { c += 1 }
-        var start: UInt64 = 0
-        // The newest marker that still names a readable checkpoint.
-        while c > 0 {
-            if let n = readMarker(c), PathOps.fileSize(path(NetworkLog.batchName(n))) != nil {
-                start = n
-                break
+        try Blocking.wait {
+            let names: [String]
+            do { names = try PathOps.listDirectory(directory) } catch {
+                throw DiskCacheError.io("list", directory, error)
             }
-            c -= 1
+            var c = names.compactMap { NetworkLog.number(fromName: $0, prefix: "ckpt-", suffix: "") }.max() ?? 0
+            while PathOps.fileSize(path(NetworkLog.markerName(checkpoint: c + 1))) != nil { c += 1 }
+            var start: UInt64 = 0
+            // The newest marker that still names a readable checkpoint.
+            while c > 0 {
+                if let n = readMarker(c), PathOps.fileSize(path(NetworkLog.batchName(n))) != nil {
+                    start = n
+                    break
+                }
+                c -= 1
+            }
+            if start == 0 && c == 0, PathOps.fileSize(path(NetworkLog.batchName(1))) == nil,
+               let first = names.compactMap({ NetworkLog.number(fromName: $0, prefix: "b-", suffix: ".dcb") }).min(), first > 1 {
+                throw DiskCacheError(.corrupt, "Network log in '\(directory)' has batches from \(first) on but no checkpoint marker")
+            }
+            closeDescriptors()
+            damagedBatches.removeAll()
+            generation = 0
+            generationSalt = 0
+            checkpointCount = 0
+            previousGeneration = 0
+            pieces.removeAll()
+            kept.removeAll()
+            end = 0
+            last = start == 0 ? 0 : start - 1
+            lastPoll = -1
+            _ = try poll(force: true)
         }
-        if start == 0 && c == 0, PathOps.fileSize(path(NetworkLog.batchName(1))) == nil,
-           let first = names.compactMap({ NetworkLog.number(fromName: $0, prefix: "b-", suffix: ".dcb") }).min(), first > 1 {
-            throw DiskCacheError(.corrupt, "Network log in '\(directory)' has batches from \(first) on but no checkpoint marker")
-        }
-        closeDescriptors()
-        damagedBatches.removeAll()
-        generation = 0
-        generationSalt = 0
-        checkpointCount = 0
-        previousGeneration = 0
-        pieces.removeAll()
-        kept.removeAll()
-        end = 0
-        last = start == 0 ? 0 : start - 1
-        lastPoll = -1
-        _ = try poll(force: true)
     }
 
     func readMarker(_ c: UInt64) -> UInt64? {
@@ -96,33 +98,37 @@ extension NetworkLog {
     func poll(force: Bool, verify: Bool = false) throws -> Bool {
         let now = monotonicClock()
         if !force && now - lastPoll < pollInterval { return false }
-        // A view that has not looked for a while may have been left behind by two
-        // checkpoints (one that polls every few ms cannot: that takes 512+ writes).
-        let idle = now - lastPoll >= 0.25
-        lastPoll = now
-        var changed = false
-        while true {
-            let n = last + 1
-            guard let bytes = try readWhole(NetworkLog.batchName(n)) else { break }
-            try absorb(n, bytes)
-            changed = true
-        }
-        if verify || idle || now - lastMarkerProbe >= 1 {
-            lastMarkerProbe = now
-            if isLeftBehind() {
-                try rediscover()
-                return true
+        return try Blocking.wait {
+            // A view that has not looked for a while may have been left behind by two
+            // checkpoints (one that polls every few ms cannot: that takes 512+ writes).
+            let idle = now - lastPoll >= 0.25
+            lastPoll = now
+            var changed = false
+            while true {
+                let n = last + 1
+                guard let bytes = try readWhole(NetworkLog.batchName(n)) else { break }
+                try absorb(n, bytes)
+                changed = true
             }
+            if verify || idle || now - lastMarkerProbe >= 1 {
+                lastMarkerProbe = now
+                if isLeftBehind() {
+                    try rediscover()
+                    return true
+                }
+            }
+            return changed
         }
-        return changed
     }
 
     /// Whether the batches this view would read next were deleted (two or more checkpoints
     /// happened since): then the last batch it read is gone too.
     func isLeftBehind() -> Bool {
-        if last > 0 { return PathOps.fileSize(path(NetworkLog.batchName(last))) == nil }
-        guard let names = try? PathOps.listDirectory(directory) else { return false }
-        return names.contains { $0.hasPrefix("ckpt-") }
+        return Blocking.wait {
+            if last > 0 { return PathOps.fileSize(path(NetworkLog.batchName(last))) == nil }
+            guard let names = try? PathOps.listDirectory(directory) else { return false }
+            return names.contains { $0.hasPrefix("ckpt-") }
+        }
     }
 
     /// Takes batch `n` (its bytes as read) into the view.
@@ -208,7 +214,9 @@ extension NetworkLog {
             let fd = try descriptor(piece.number)
             let n: Int
             do {
-                n = try fd.readAll(at: Int64(BatchHeader.size) + within, UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + count)]))
+                n = try Blocking.wait { () throws(Errno) in
+                    try fd.readAll(at: Int64(BatchHeader.size) + within, UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + count)]))
+                }
             } catch {
                 throw DiskCacheError.io("read", path(NetworkLog.batchName(piece.number)), error)
             }

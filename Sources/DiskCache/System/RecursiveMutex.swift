@@ -32,16 +32,22 @@ final class RecursiveMutex: @unchecked Sendable {
     @inline(__always) func unlock() { pthread_mutex_unlock(m) }
 }
 
-/// Hooks a host runtime sets so that a call that blocks (waiting for a lock, writing or
-/// reading a large value file, fsync) does not stall its other threads: the Python binding
-/// releases the GIL in `willWait` and takes it back in `didWait`. Set once, before any cache
-/// is used.
+/// Hooks a host runtime sets so that a call that blocks does not stall its other threads: the
+/// Python binding releases the GIL in `willWait` and takes it back in `didWait`. Set once,
+/// before any cache is used.
+///
+/// The rule, kept here and nowhere else: everything that waits runs inside `wait` — for a
+/// lock (the writer slot, the state mutex, `flock`, a network claim and its retry sleeps),
+/// for the disk (fsync, value files, compaction, snapshot writes and reads, replaying a log),
+/// or for the network (every network-mode open, read, mkdir, stat and rename). The engine
+/// never calls back into its host inside `wait`. Nested waits are free: `willWait` returns nil
+/// when the calling thread does not hold the GIL.
 public enum Blocking {
     nonisolated(unsafe) public static var willWait: (@convention(c) () -> UnsafeMutableRawPointer?)? = nil
     nonisolated(unsafe) public static var didWait: (@convention(c) (UnsafeMutableRawPointer?) -> Void)? = nil
 
     @inline(__always)
-    static func wait<R>(_ body: () throws -> R) rethrows -> R {
+    static func wait<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         guard let willWait, let didWait else { return try body() }
         let token = willWait()
         defer { didWait(token) }

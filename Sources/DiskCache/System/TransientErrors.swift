@@ -10,11 +10,11 @@ func retryingTransient<T>(_ body: () throws(Errno) -> T) throws(Errno) -> T {
     var attempt = 0
     while true {
         do {
-            return try body()
+            return try Blocking.wait(body)
         } catch {
             attempt += 1
             guard attempt < 6, error == .ioError || error == .resourceBusy || error == .resourceTemporarilyUnavailable else { throw error }
-            usleep(pause)
+            _ = Blocking.wait { usleep(pause) }
             pause *= 2
         }
     }
