@@ -15,6 +15,8 @@ import threading
 import time
 import traceback
 
+import pytest
+
 import diskcache_swift
 
 SECONDS = float(os.environ.get('DCS_STRESS_SECONDS', '10'))
@@ -116,16 +118,19 @@ def _worker(directory, seed, deadline_seconds, results):
     results.put(total)
 
 
-def test_stress(tmpdir_path):
+@pytest.mark.parametrize('policy', ['least-recently-stored', 'least-recently-used'])
+def test_stress(tmpdir_path, policy):
+    # Half the time each: with least-recently-used every hit is a write too.
+    seconds = SECONDS / 2
     seed = int(os.environ.get('DCS_STRESS_SEED', random.randrange(1 << 30)))
     ctx = mp.get_context('spawn')
     results = ctx.Queue()
-    cache = diskcache_swift.Cache(tmpdir_path, disk_min_file_size=32768)
+    cache = diskcache_swift.Cache(tmpdir_path, disk_min_file_size=32768, eviction_policy=policy)
     cache.set('counter', 0)
-    procs = [ctx.Process(target=_worker, args=(tmpdir_path, seed + i, SECONDS, results)) for i in range(PROCESSES)]
+    procs = [ctx.Process(target=_worker, args=(tmpdir_path, seed + i, seconds, results)) for i in range(PROCESSES)]
     for p in procs:
         p.start()
-    reports = [results.get(timeout=SECONDS + 300) for _ in procs]
+    reports = [results.get(timeout=seconds + 300) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0, ('seed', seed, p.exitcode)
