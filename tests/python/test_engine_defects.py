@@ -183,3 +183,41 @@ def test_close_inside_transaction_raises_and_keeps_it(tmpdir_path):
     assert other.get('a') == 1 and other.get('b') == 2
     cache.close()
     assert cache.get('a') == 1
+
+
+def test_reads_from_other_threads_during_a_transaction(tmpdir_path):
+    # adv-r08: a read from another thread waited for the transaction's end (a deadlock when
+    # the body waits for that thread); it is served at once, from the committed state.
+    import concurrent.futures as cf
+    cache = diskcache_swift.Cache(tmpdir_path)
+    cache.set('config', 'v1')
+    with cf.ThreadPoolExecutor(1) as pool:
+        with cache.transact():
+            cache.set('config', 'v2')
+            cache.set('counter', 1)
+            got = pool.submit(lambda: (cache.get('config'), 'counter' in cache, len(cache))).result(timeout=30)
+        assert got == ('v1', False, 1)
+    assert cache.get('config') == 'v2' and cache.get('counter') == 1
+
+
+def test_writer_from_another_thread_honours_the_timeout(tmpdir_path):
+    # adv-r08: writers from other threads waited on the in-process mutex without limit.
+    cache = diskcache_swift.Cache(tmpdir_path, timeout=0.2)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with cache.transact():
+            cache.set('a', 1)
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(diskcache_swift.Timeout):
+            cache.set('b', 2)
+    finally:
+        release.set()
+        thread.join()
+    assert cache.get('a') == 1 and cache.get('b') is None

@@ -203,8 +203,12 @@ extension DiskCache {
         }
     }
 
-    /// Records an access for the least-recently/frequently-used policies.
+    /// Records an access for the least-recently/frequently-used policies. A read does not
+    /// wait for another thread's transaction (see `PublishedView`): while one is open, the
+    /// access goes unrecorded.
     func noteAccess(_ key: KeyRef) throws {
+        guard writer.acquire(deadline: monotonicClock()) else { return }
+        defer { writer.release() }
         try withWriting {
             guard index.find(key) != nil else { return }
             var h = RecordHeader(kind: .access)
