@@ -1,29 +1,3 @@
-/// Something `check` found.
-public struct CheckFinding: Sendable, CustomStringConvertible {
-    public enum Kind: Sendable {
-        /// A stretch of the log that fails its checksum.
-        case damagedRecord
-        /// An item whose value file is missing, of the wrong size or fails its checksum.
-        case damagedValueFile
-        /// A file in the directory that no item refers to.
-        case unknownFile
-        /// An empty directory among the value directories.
-        case emptyDirectory
-        /// The index and a fresh replay of the log disagree.
-        case countMismatch
-        /// The last automatic compaction failed (the writes that triggered it committed).
-        case compactionFailed
-    }
-    public var kind: Kind
-    public var message: String
-    /// The path concerned, if any.
-    public var path: String?
-    /// Whether `check(fix: true)` repaired it.
-    public var fixed: Bool
-
-    public var description: String { message }
-}
-
 extension DiskCache {
     /// Verifies every record, every value file and the directory's contents; with `fix`,
     /// removes what cannot be read (damaged records by compaction, items whose value file is

@@ -244,10 +244,6 @@ struct RecordView {
     var value: UnsafeRawBufferPointer { part(header.valueOffset, header.valueLength) }
     var authenticationTag: UnsafeRawBufferPointer { part(header.authOffset, header.authLength) }
 
-    /// The key with its kind.
-    var keyRef: KeyRef { KeyRef(kind: ItemKind(rawValue: header.keyKind) ?? .blob, bytes: key) }
-    /// The tag with its kind, if there is one.
-    var tagRef: KeyRef? { header.tagKind == 0 ? nil : KeyRef(kind: ItemKind(rawValue: header.tagKind) ?? .blob, bytes: tag) }
     /// The value file reference of an external value (nil if it is not one or is malformed).
     var externalValue: ExternalValue? { header.isExternal ? ExternalValue(value) : nil }
 }

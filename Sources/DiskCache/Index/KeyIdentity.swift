@@ -143,3 +143,10 @@ func stableHash(_ cls: IdentityClass, _ bytes: UnsafeRawBufferPointer) -> UInt64
     h ^= h >> 33
     return h
 }
+
+extension RecordView {
+    /// The key with its kind.
+    var keyRef: KeyRef { KeyRef(kind: ItemKind(rawValue: header.keyKind) ?? .blob, bytes: key) }
+    /// The tag with its kind, if there is one.
+    var tagRef: KeyRef? { header.tagKind == 0 ? nil : KeyRef(kind: ItemKind(rawValue: header.tagKind) ?? .blob, bytes: tag) }
+}
