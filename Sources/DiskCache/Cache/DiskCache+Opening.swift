@@ -17,11 +17,11 @@ extension DiskCache {
         let log: LogStore = try useNetworkMode() ? try openNetworkLog() : try LocalLog(directory: directory)
         self.log = log
         do {
-            try log.lockExclusive(timeout: writer.timeout)
+            try log.writers.lock(timeout: writer.timeout)
             holdsExclusive = true
             defer {
                 holdsExclusive = false
-                log.unlockExclusive()
+                log.writers.unlock()
             }
             try log.settle(opening: true)
             try reload(log.publishedHead())
@@ -53,7 +53,7 @@ extension DiskCache {
         do { names = try PathOps.listDirectory(directory) } catch {
             throw DiskCacheError.io("list", directory, error)
         }
-        if names.contains(LocalCoordinator.fileName) && !names.contains(NetworkLog.markerName),
+        if names.contains(ControlPage.fileName) && !names.contains(NetworkLog.markerName),
            names.contains(where: { SegmentFile.id(fromName: $0) != nil }) {
             throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' holds a local-mode cache; network mode cannot share it with local-mode processes (use a new directory)")
         }

@@ -63,7 +63,7 @@ extension DiskCache {
 
     func acquireExclusive(_ deadline: Double?) throws {
         let log = try openLog()
-        try log.lockExclusive(timeout: deadline.map { max(0, $0 - monotonicClock()) })
+        try log.writers.lock(timeout: deadline.map { max(0, $0 - monotonicClock()) })
         holdsExclusive = true
         do {
             try log.settle(opening: false)
@@ -76,7 +76,7 @@ extension DiskCache {
 
     func releaseExclusive() {
         holdsExclusive = false
-        log?.unlockExclusive()
+        log?.writers.unlock()
         compactIfDue()
     }
 }

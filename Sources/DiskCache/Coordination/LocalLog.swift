@@ -5,7 +5,8 @@ import SystemPackage
 /// snapshots beside the segment so that opening a large cache replays little.
 final class LocalLog: LogStore {
     let directory: String
-    private let control: LocalCoordinator
+    private let fileLock: FileLock
+    private let control: ControlPage
     /// The segment the index reflects. Mapped on local disks (reads are memory copies); a
     /// reader holds the object while it looks at mapped bytes.
     private(set) var segment: SegmentFile?
@@ -16,7 +17,12 @@ final class LocalLog: LogStore {
 
     init(directory: String) throws {
         self.directory = directory
-        control = try LocalCoordinator(directory: directory)
+        let path = directory + "/" + ControlPage.fileName
+        fileLock = try FileLock(path: path)
+        do { control = try ControlPage(path: path, lock: fileLock) } catch {
+            fileLock.close()
+            throw error
+        }
         mappable = !FilesystemKind.isNetwork(directory)
     }
 
@@ -28,12 +34,10 @@ final class LocalLog: LogStore {
 
     // MARK: Writers
 
-    func lockExclusive(timeout: Double?) throws { try control.lockExclusive(timeout: timeout) }
-
-    func unlockExclusive() { control.unlockExclusive() }
+    var writers: WriterExclusion { fileLock }
 
     func settle(opening: Bool) throws {
-        if opening || control.isWriting || control.isFresh { try recoverHead() }
+        if opening || control.isWriting || !control.isIntact { try recoverHead() }
     }
 
     /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
@@ -48,7 +52,7 @@ final class LocalLog: LogStore {
             }
             let segments = names.compactMap(SegmentFile.id(fromName:)).sorted()
             var head = control.publishedHead()
-            let fresh = control.isFresh
+            let fresh = !control.isIntact
             if fresh || !segments.contains(head.segment) || (segments.last ?? 0) > head.segment {
                 head = LogHead(segment: segments.last ?? 1, end: 0)
             }
@@ -189,10 +193,11 @@ final class LocalLog: LogStore {
 
     // MARK: Lifetime
 
-    func reopenAfterFork() throws { try control.reopenAfterFork() }
+    func reopenAfterFork() throws { try fileLock.reopenAfterFork() }
 
     func close() {
         control.close()
+        fileLock.close()
         segment = nil
     }
 }

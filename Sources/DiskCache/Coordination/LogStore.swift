@@ -16,10 +16,8 @@ protocol LogStore: AnyObject {
 
     // MARK: Writers
 
-    /// Blocks until this process is the only writer, at most `timeout` seconds (nil: no
-    /// limit), then throws `.timeout`. Not reentrant: the cache nests above it.
-    func lockExclusive(timeout: Double?) throws
-    func unlockExclusive()
+    /// What excludes other processes' (and hosts') writers.
+    var writers: WriterExclusion { get }
     /// Under the lock: makes the log's head trustworthy before anyone appends (a writer died
     /// mid-write, the shared state is new or damaged; `opening` settles it unconditionally).
     func settle(opening: Bool) throws
@@ -74,6 +72,16 @@ protocol LogStore: AnyObject {
     /// parent).
     func reopenAfterFork() throws
     func close()
+}
+
+/// How a mode lets one writer at a time append to the log: `flock` on the control file
+/// (`FileLock`), or a claim of the next batch's number with `mkdir`, abandoned after a lease
+/// (`NetworkLog`: the claim is tied to its view of the batches).
+protocol WriterExclusion: AnyObject {
+    /// Blocks until this process is the only writer, at most `timeout` seconds (nil: no
+    /// limit), then throws `.timeout`. Not reentrant: the cache nests above it.
+    func lock(timeout: Double?) throws
+    func unlock()
 }
 
 /// Hits and misses: shared by every process of the host in local mode (a word each in the

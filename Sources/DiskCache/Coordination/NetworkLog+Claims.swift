@@ -9,7 +9,7 @@ import SystemPackage
 extension NetworkLog {
     // MARK: Claims (the write lock)
 
-    func lockExclusive(timeout: Double?) throws {
+    func lock(timeout: Double?) throws {
         precondition(claimed == nil, "claim already held")
         let deadline = timeout.map { monotonicClock() + $0 }
         var waitingFor: (n: UInt64, since: Double)?
@@ -86,7 +86,7 @@ extension NetworkLog {
         return claimSalt
     }
 
-    func unlockExclusive() {
+    func unlock() {
         claimSalt = 0
         guard let n = claimed else { return }
         claimed = nil

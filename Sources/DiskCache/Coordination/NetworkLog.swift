@@ -29,7 +29,7 @@ import SystemPackage
 /// batch's payload follows the previous one, so index entries address records exactly as in
 /// a local segment (`LogHead.segment` is the generation's checkpoint batch number, 0 before
 /// the first checkpoint).
-final class NetworkLog: LogStore {
+final class NetworkLog: LogStore, WriterExclusion {
     static let markerName = "network"
 
     let directory: String
@@ -103,6 +103,8 @@ final class NetworkLog: LogStore {
 
     var name: String { "the network log of \(directory) (generation \(generation))" }
     var isNetwork: Bool { true }
+    /// Claims are numbers of this log's batches: the log excludes writers itself.
+    var writers: WriterExclusion { self }
 
     /// A claim starts from the newest batch: there is nothing to settle.
     func settle(opening: Bool) throws {}
