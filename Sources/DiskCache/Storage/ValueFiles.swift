@@ -52,83 +52,26 @@ enum ValueFiles {
         }
     }
 
-    /// Creates a value file privately, lets `fill` write it (returning size and checksum),
-    /// makes it durable if asked and publishes it. On failure the temp file, and directories
-    /// only it needed, are removed.
+    /// Writes a value file through `fill` (returning size and checksum), durable if asked, and
+    /// publishes it (`AtomicFile`: under a temporary name in its directory, which keeps the
+    /// directory non-empty while others may remove empty ones; the two directory levels are
+    /// made again if they vanish before the file is created). On failure nothing is left, and
+    /// directories only it needed are removed.
     private static func writeNew(directory: String, sync: Bool, _ fill: (FileDescriptor) throws -> (Int64, UInt32)) throws -> ExternalValue {
-        let (name, temp, fd) = try createTemp(directory: directory)
-        let size: Int64, crc: UInt32
-        do {
-            (size, crc) = try fill(fd)
-            if sync { try fd.syncData() }
-            try fd.close()
-        } catch {
-            try? fd.close()
-            discardTemp(directory: directory, name: name)
-            throw DiskCacheError.io("write value file", temp, error)
-        }
-        try publish(directory: directory, name: name)
-        return ExternalValue(size: size, crc: crc, name: name)
-    }
-
-    /// A new private file for a value: its final name, its temp path and its descriptor.
-    ///
-    /// Another process (or host, on a share) removes value directories that it leaves empty,
-    /// so they can vanish between creating them and creating the file in them: the create is
-    /// tried first and, on ENOENT, the two directory levels are made and the create tried
-    /// again, a bounded number of times. Only the two levels: the cache directory itself
-    /// missing is an error, not something to recreate.
-    private static func createTemp(directory: String) throws -> (String, String, FileDescriptor) {
         let name = randomName()
         let path = directory + "/" + name
         let parent = String(path[..<path.lastIndex(of: "/")!])
         let grandparent = String(parent[..<parent.lastIndex(of: "/")!])
-        let temp = path + ".tmp"
-        // Prepared once: the less time between making the directory and creating the file in
-        // it, the smaller the window for a remover.
-        let tempPath = FilePath(temp)
-        var attempt = 0
-        while true {
-            do {
-                let fd = try FileDescriptor.open(tempPath, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
-                return (name, temp, fd)
-            } catch let e as Errno where e == .noSuchFileOrDirectory && attempt < createAttempts {
-                // A random pause, growing: a remover that runs in step with us (a loop in
-                // another process) would otherwise win every time.
-                if attempt > 0 { usleep(UInt32.random(in: 0...(20 << min(attempt, 7)))) }
-                attempt += 1
-            } catch {
-                throw DiskCacheError.io("create value file", temp, error)
+        var size: Int64 = 0, crc: UInt32 = 0
+        do {
+            try AtomicFile.publish(path, sync: sync, unnamed: false, parents: [grandparent, parent]) { fd in
+                (size, crc) = try fill(fd)
             }
-            for dir in [grandparent, parent] {
-                do { try PathOps.mkdir(dir) } catch .fileExists {
-                    continue
-                } catch .noSuchFileOrDirectory where attempt < createAttempts {
-                    break  // the level above vanished meanwhile: start over
-                } catch {
-                    throw DiskCacheError.io("create value directory", dir, error)
-                }
-            }
+        } catch {
+            remove(directory: directory, name: name)
+            throw error
         }
-    }
-
-    /// How often a value file's creation is retried when its directories keep vanishing
-    /// (the pauses add up to at most ~40 ms).
-    static let createAttempts = 20
-
-    /// Makes a finished value file visible under its final name, atomically.
-    private static func publish(directory: String, name: String) throws {
-        let path = directory + "/" + name
-        do { try PathOps.rename(path + ".tmp", path) } catch {
-            discardTemp(directory: directory, name: name)
-            throw DiskCacheError.io("publish value file", path, error)
-        }
-    }
-
-    /// Removes the temporary file of a value that failed, and the directories it leaves
-    /// empty (else `check` reports them).
-    private static func discardTemp(directory: String, name: String) {
-        remove(directory: directory, name: name + ".tmp")
+        return ExternalValue(size: size, crc: crc, name: name)
     }
 
     /// Takes over a file someone else wrote in the cache directory: its size and checksum

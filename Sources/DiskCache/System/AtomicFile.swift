@@ -16,10 +16,18 @@ enum AtomicFile {
 
     /// Writes `path` through `fill` (which writes at offsets of its choice) and publishes it.
     /// With `sync` the data and then the directory entry are made durable. `unnamed: false`
-    /// skips `O_TMPFILE` (network filesystems, where it is a round trip that fails). Transient
-    /// failures of network clients (EIO, EBUSY) are retried. A failed rename is reported with
-    /// its errno (`EISDIR`: a directory took the name, as the network log's fence does).
-    static func publish(_ path: String, sync: Bool, unnamed: Bool = true, _ fill: (FileDescriptor) throws -> Void) throws {
+    /// skips `O_TMPFILE` (network filesystems, where it is a round trip that fails; and where
+    /// the directory must stay non-empty while the file is written). Transient failures of
+    /// network clients (EIO, EBUSY) are retried. A failed rename is reported with its errno
+    /// (`EISDIR`: a directory took the name, as the network log's fence does).
+    ///
+    /// `parents` are directories (outermost first) to make when the file's directory is
+    /// missing: others may remove them when they leave them empty (value directories, on a
+    /// share too), so they can vanish between being made and the file being created in them.
+    /// The create is tried first and, on ENOENT, they are made and the create tried again, a
+    /// bounded number of times with a random, growing pause (a remover that runs in step would
+    /// otherwise win every time).
+    static func publish(_ path: String, sync: Bool, unnamed: Bool = true, parents: [String] = [], _ fill: (FileDescriptor) throws -> Void) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         // Private to this process on this host (a pid is not: several hosts share the name space).
@@ -30,13 +38,7 @@ enum AtomicFile {
         if let anonymous {
             fd = anonymous
         } else {
-            do {
-                fd = try retryingTransient { () throws(Errno) -> FileDescriptor in
-                    try openFile(temp, .readWrite, options: [.create, .truncate, .closeOnExec], permissions: CreationMode.file)
-                }
-            } catch {
-                throw DiskCacheError.io("create", temp, error)
-            }
+            fd = try create(temp, parents: parents)
         }
         do {
             defer { try? fd.close() }
@@ -48,6 +50,8 @@ enum AtomicFile {
             }
         } catch {
             if anonymous == nil { try? PathOps.unlink(temp) }
+            // A failure of `fill`'s own source (not of the file) is passed on as it is.
+            guard error is Errno || error is DiskCacheError else { throw error }
             throw DiskCacheError.io("write", temp, error)
         }
         do {
@@ -57,6 +61,35 @@ enum AtomicFile {
             throw DiskCacheError.io("publish", path, error)
         }
         if sync { syncDirectory(directory) }
+    }
+
+    /// How often a create is retried when its directories keep vanishing (the pauses add up
+    /// to at most ~40 ms).
+    static let createAttempts = 20
+
+    private static func create(_ temp: String, parents: [String]) throws -> FileDescriptor {
+        var attempt = 0
+        while true {
+            do {
+                return try retryingTransient { () throws(Errno) -> FileDescriptor in
+                    try openFile(temp, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
+                }
+            } catch .noSuchFileOrDirectory where !parents.isEmpty && attempt < createAttempts {
+                if attempt > 0 { _ = Blocking.wait { usleep(UInt32.random(in: 0...(20 << min(attempt, 7)))) } }
+                attempt += 1
+            } catch {
+                throw DiskCacheError.io("create", temp, error)
+            }
+            for dir in parents {
+                do { try PathOps.mkdir(dir) } catch .fileExists {
+                    continue
+                } catch .noSuchFileOrDirectory where attempt < createAttempts {
+                    break  // the level above vanished meanwhile: start over
+                } catch {
+                    throw DiskCacheError.io("create directory", dir, error)
+                }
+            }
+        }
     }
 
     /// Writes `bytes` as the whole of `path` (see `publish`).
