@@ -51,8 +51,6 @@ class Cache(_engine.CacheCore):
         for key in core.METADATA:
             settings.pop(key, None)
         persisted = {key: value for key, value in settings.items() if value is not None}
-        self._network = network
-        self._network_lease = network_lease
         super().__init__(directory, persisted, network, float(network_lease), float(timeout))
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
@@ -214,7 +212,12 @@ class Cache(_engine.CacheCore):
         return value
 
     def __getstate__(self):
-        return (self.directory, self.timeout, type(self.disk), self._network, self._network_lease)
+        # python-diskcache's tuple exactly: subclasses extend it and their __init__ takes it
+        # positionally (dvc-data's does). The coordination mode is not in it: a cache in
+        # network mode has the directory's marker, which reopening follows; a forced
+        # network=False on a network filesystem and a non-default network_lease are not
+        # kept (README, known differences).
+        return (self.directory, self.timeout, type(self.disk))
 
     @property
     def network(self):
