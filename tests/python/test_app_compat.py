@@ -89,3 +89,131 @@ def test_fanout_deque_index_round_trip(mod, directory):
     assert dict(index_clone) == {'a': 1}
     for c in (fanout, fanout_clone):
         c.close()
+
+
+# -- dunders dispatch to overridden methods (app-r4) ----------------------------------------
+
+
+def namespaced_class(mod):
+    class Namespaced(mod.Cache):
+        prefix = 'tenant1:'
+
+        def set(self, key, value, *args, **kwargs):
+            return super().set(self.prefix + key, value, *args, **kwargs)
+
+        def get(self, key, default=None, *args, **kwargs):
+            return super().get(self.prefix + key, default, *args, **kwargs)
+
+        def __delitem__(self, key, retry=True):
+            return super().__delitem__(self.prefix + key, retry)
+
+    return Namespaced
+
+
+def namespaced_run(mod, directory):
+    cache = namespaced_class(mod)(directory)
+    cache['a'] = 1
+    stored = sorted(mod.Cache.__iter__(cache))
+    got = (cache.get('a'), cache['a'], 'a' in cache, 'tenant1:a' in cache)
+    cache.set('f', b'x' * 50_000)
+    with cache.read('f') as handle:
+        read = len(handle.read())
+    deleted = (cache.delete('a'), cache.delete('a'))
+    try:
+        del cache['f']
+        del cache['f']
+    except KeyError:
+        deleted += ('KeyError',)
+    result = (stored, got, read, deleted, sorted(mod.Cache.__iter__(cache)))
+    cache.close()
+    return result
+
+
+def test_namespacing_subclass_sees_item_access(directory):
+    expected = namespaced_run(diskcache, os.path.join(directory, 'ref'))
+    assert expected[0] == ['tenant1:a']
+    assert namespaced_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
+
+
+def recording_class(mod):
+    class Recording(mod.Cache):
+        def __init__(self, *args, **kwargs):
+            self.calls = []
+            super().__init__(*args, **kwargs)
+
+        def get(self, key, *args, **kwargs):
+            self.calls.append(('get', key, kwargs.get('read', False)))
+            return super().get(key, *args, **kwargs)
+
+        def set(self, key, value, *args, **kwargs):
+            self.calls.append(('set', key))
+            return super().set(key, value, *args, **kwargs)
+
+        def __delitem__(self, key, retry=True):
+            self.calls.append(('__delitem__', key, retry))
+            return super().__delitem__(key, retry)
+
+        def incr(self, key, delta=1, default=0, retry=False):
+            self.calls.append(('incr', key, delta))
+            return super().incr(key, delta, default, retry)
+
+    return Recording
+
+
+def recording_run(mod, directory):
+    cache = recording_class(mod)(directory)
+    results = []
+    cache['a'] = 1
+    results.append(cache['a'])
+    with pytest.raises(KeyError):
+        cache['missing']
+    cache.set('b', b'bytes')
+    results.append(cache.read('b'))
+    with pytest.raises(KeyError):
+        cache.read('missing')
+    results.append(cache.delete('a'))
+    results.append(cache.delete('a', retry=True))
+    del cache['b']
+    results.append(cache.decr('n', 2))
+    results.append(cache.incr('n'))
+    results.append(cache.add('c', 1))
+    results.append(cache.pop('c'))
+    cache.close()
+    return results, cache.calls
+
+
+def test_overridden_methods_see_the_calls_python_diskcache_makes(directory):
+    expected = recording_run(diskcache, os.path.join(directory, 'ref'))
+    assert ('set', 'a') in expected[1] and ('get', 'a', False) in expected[1]
+    assert recording_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
+
+
+def test_subclass_overriding_a_caller_keeps_its_own(directory):
+    class OwnGetItem(diskcache_swift.Cache):
+        def get(self, key, *args, **kwargs):
+            return 'from get'
+
+        def __getitem__(self, key):
+            return 'from __getitem__'
+
+    cache = OwnGetItem(directory)
+    cache.set('k', 1)
+    assert cache['k'] == 'from __getitem__' and cache.get('k') == 'from get'
+    cache.close()
+
+
+def test_plain_subclass_and_cache_keep_the_engine_methods(directory):
+    class Plain(diskcache_swift.Cache):
+        pass
+
+    for cls in (diskcache_swift.Cache, Plain):
+        assert cls.__getitem__ is diskcache_swift.Cache.__getitem__
+        assert cls.read is diskcache_swift.Cache.read
+        assert cls.delete is diskcache_swift.Cache.delete
+    cache = Plain(directory)
+    cache['k'] = 1
+    assert cache['k'] == 1
+    del cache['k']
+    with pytest.raises(KeyError):
+        del cache['k']
+    cache.close()
