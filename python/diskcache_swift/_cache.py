@@ -75,7 +75,9 @@ class Cache(_engine.CacheCore):
     def _apply_disk(self):
         disk = self._disk
         custom = None if type(disk) is core.Disk else disk
-        self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout))
+        # The engine removes value files itself unless the Disk has its own way.
+        remove = None if type(disk).remove is core.Disk.remove else disk.remove
+        self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout), remove)
 
     @property
     def directory(self):

@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 
 import diskcache
 import pytest
@@ -217,3 +218,139 @@ def test_plain_subclass_and_cache_keep_the_engine_methods(directory):
     with pytest.raises(KeyError):
         del cache['k']
     cache.close()
+
+
+# -- a custom Disk's remove (app-r5) -------------------------------------------------------
+
+BIG = b'x' * 100_000
+
+
+def remove_recording_disk(mod, calls):
+    class RecordingDisk(mod.Disk):
+        def remove(self, file_path):
+            calls.append(file_path)
+            return super().remove(file_path)
+
+    return RecordingDisk
+
+
+def value_files(directory):
+    return sorted(
+        os.path.relpath(os.path.join(root, name), directory)
+        for root, _, names in os.walk(directory)
+        for name in names
+        if name.endswith('.val')
+    )
+
+
+def removal_run(mod, directory):
+    """Per step: how many remove calls, and whether they named exactly the files that went."""
+    calls = []
+    cache = mod.Cache(directory, disk=remove_recording_disk(mod, calls))
+    steps = []
+
+    def step(name, action):
+        before = value_files(directory)
+        del calls[:]
+        action()
+        gone = sorted(set(before) - set(value_files(directory)))
+        steps.append((name, len(calls), sorted(calls) == gone))
+
+    step('set', lambda: cache.set('a', BIG))
+    step('overwrite', lambda: cache.set('a', BIG + b'2'))
+    step('overwrite inline', lambda: cache.set('a', 1))
+    step('setitem', lambda: cache.__setitem__('b', BIG))
+
+    def delitem():
+        del cache['b']
+
+    step('delitem', delitem)
+    cache.set('c', BIG)
+    step('delete', lambda: cache.delete('c'))
+    cache.set('d', BIG)
+    step('pop', lambda: cache.pop('d'))
+    cache.set('e', BIG)
+    step('add existing', lambda: cache.add('e', BIG))
+    cache.push(BIG, prefix='q')
+    step('pull', lambda: cache.pull(prefix='q'))
+    cache.set('f', BIG, expire=1000)
+    cache.set('g', BIG, expire=1000)
+    step('expire', lambda: cache.expire(now=time.time() + 2000))
+    cache.set('h', BIG, tag='t')
+    cache.set('i', BIG, tag='t')
+    step('evict', lambda: cache.evict('t'))
+    for n in range(3):
+        cache.set(('j', n), BIG)
+    step('clear', lambda: cache.clear())
+
+    def transaction():
+        with cache.transact():
+            cache.set('k', BIG)
+            cache.set('k', BIG)
+            cache.delete('k')
+
+    step('transaction', transaction)
+    for n in range(4):
+        cache.set(('l', n), BIG)
+    cache.reset('size_limit', 250_000)
+    cache.reset('cull_limit', 0)
+    step('cull', lambda: cache.cull())
+    cache.close()
+    return steps
+
+
+def test_custom_disk_remove_is_called_when_its_file_goes(directory):
+    expected = removal_run(diskcache, os.path.join(directory, 'ref'))
+    assert ('delitem', 1, True) in expected
+    assert removal_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
+
+
+def test_custom_disk_remove_that_keeps_the_file(directory):
+    kept = []
+
+    class KeepingDisk(diskcache_swift.Disk):
+        def remove(self, file_path):
+            kept.append(file_path)
+
+    cache = diskcache_swift.Cache(directory, disk=KeepingDisk)
+    cache['a'] = BIG
+    [name] = value_files(directory)
+    del cache['a']
+    assert kept == [name] and value_files(directory) == [name]
+    assert 'a' not in cache
+    cache.close()
+
+
+@pytest.mark.parametrize('mod', MODULES)
+def test_custom_disk_remove_in_fanout_cache(mod, directory):
+    calls = []
+    cache = mod.FanoutCache(directory, shards=2, disk=remove_recording_disk(mod, calls))
+    cache['a'] = BIG
+    cache['a'] = BIG
+    del cache['a']
+    assert len(calls) == 2 and value_files(directory) == []
+    cache.close()
+
+
+def failing_remove_run(mod, directory):
+    class FailingDisk(mod.Disk):
+        def remove(self, file_path):
+            super().remove(file_path)
+            raise RuntimeError('remove failed')
+
+    cache = mod.Cache(directory, disk=FailingDisk)
+    cache['a'] = BIG
+    try:
+        del cache['a']
+        outcome = 'returned'
+    except RuntimeError as error:
+        outcome = str(error)
+    result = (outcome, 'a' in cache, value_files(directory))
+    cache.close()
+    return result
+
+
+def test_custom_disk_remove_that_raises_after_the_item_went(directory):
+    expected = failing_remove_run(diskcache, os.path.join(directory, 'ref'))
+    assert expected == ('remove failed', False, [])
+    assert failing_remove_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
