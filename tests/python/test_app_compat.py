@@ -354,3 +354,37 @@ def test_custom_disk_remove_that_raises_after_the_item_went(directory):
     expected = failing_remove_run(diskcache, os.path.join(directory, 'ref'))
     assert expected == ('remove failed', False, [])
     assert failing_remove_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
+
+
+def timeout_run(mod, directory):
+    import threading
+
+    calls = []
+    cache = mod.Cache(directory, timeout=0.05, disk=remove_recording_disk(mod, calls))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with cache.transact():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(10)
+    try:
+        cache.set('x', BIG)
+        outcome = 'stored'
+    except mod.Timeout:
+        outcome = 'Timeout'
+    result = (outcome, len(calls), value_files(directory))
+    release.set()
+    thread.join()
+    result += ('x' in cache,)
+    cache.close()
+    return result
+
+
+def test_custom_disk_remove_gets_the_file_of_a_write_that_timed_out(directory):
+    expected = timeout_run(diskcache, os.path.join(directory, 'ref'))
+    assert expected == ('Timeout', 1, [], False)
+    assert timeout_run(diskcache_swift, os.path.join(directory, 'ours')) == expected
