@@ -2,7 +2,8 @@
 
 The hot methods (get, set, add, delete, pop, incr, decr, touch, read, push, pull, peek,
 peekitem and the dunder methods) are the engine's own, inherited from ``_engine.CacheCore``:
-calling them runs no Python code. What is here is the rest of the API.
+calling them runs no Python code. What is here is the rest of the API, and for subclasses
+that override get, set, __delitem__ or incr, python-diskcache's callers of those.
 """
 
 import contextlib as cl
@@ -51,8 +52,6 @@ class Cache(_engine.CacheCore):
         for key in core.METADATA:
             settings.pop(key, None)
         persisted = {key: value for key, value in settings.items() if value is not None}
-        self._network = network
-        self._network_lease = network_lease
         super().__init__(directory, persisted, network, float(network_lease), float(timeout))
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
@@ -69,10 +68,16 @@ class Cache(_engine.CacheCore):
 
     __delitem__ = _engine.CacheCore._delitem
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _dispatch_to_overrides(cls)
+
     def _apply_disk(self):
         disk = self._disk
         custom = None if type(disk) is core.Disk else disk
-        self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout))
+        # The engine removes value files itself unless the Disk has its own way.
+        remove = None if type(disk).remove is core.Disk.remove else disk.remove
+        self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout), remove)
 
     @property
     def directory(self):
@@ -214,7 +219,12 @@ class Cache(_engine.CacheCore):
         return value
 
     def __getstate__(self):
-        return (self.directory, self.timeout, type(self.disk), self._network, self._network_lease)
+        # python-diskcache's tuple exactly: subclasses extend it and their __init__ takes it
+        # positionally (dvc-data's does). The coordination mode is not in it: a cache in
+        # network mode has the directory's marker, which reopening follows; a forced
+        # network=False on a network filesystem and a non-default network_lease are not
+        # kept (README, known differences).
+        return (self.directory, self.timeout, type(self.disk))
 
     @property
     def network(self):
@@ -223,6 +233,59 @@ class Cache(_engine.CacheCore):
 
     def __setstate__(self, state):
         self.__init__(*state)
+
+
+def _getitem_via_get(self, key):
+    value = self.get(key, default=core.ENOVAL, retry=True)
+    if value is core.ENOVAL:
+        raise KeyError(key)
+    return value
+
+
+def _read_via_get(self, key, retry=False):
+    handle = self.get(key, default=core.ENOVAL, read=True, retry=retry)
+    if handle is core.ENOVAL:
+        raise KeyError(key)
+    return handle
+
+
+def _setitem_via_set(self, key, value):
+    self.set(key, value, retry=True)
+
+
+def _delete_via_delitem(self, key, retry=False):
+    try:
+        return self.__delitem__(key, retry=retry)
+    except KeyError:
+        return False
+
+
+def _decr_via_incr(self, key, delta=1, default=0, retry=False):
+    return self.incr(key, -delta, default, retry)
+
+
+# python-diskcache implements these methods by calling those (core.py 5.6.3: __getitem__ and
+# read call get, __setitem__ calls set, delete calls __delitem__, decr calls incr), so a
+# subclass that overrides the callee changes the caller too. Cache's own are the engine's and
+# call nothing; a subclass that overrides a callee gets python-diskcache's caller in Python
+# (unless it defines the caller itself). Cache itself keeps the engine's.
+_CALLERS = (
+    ('get', '__getitem__', _getitem_via_get),
+    ('get', 'read', _read_via_get),
+    ('set', '__setitem__', _setitem_via_set),
+    ('__delitem__', 'delete', _delete_via_delitem),
+    ('incr', 'decr', _decr_via_incr),
+)
+
+
+def _dispatch_to_overrides(cls):
+    for callee, caller, function in _CALLERS:
+        if getattr(cls, callee) is not getattr(Cache, callee) and getattr(cls, caller) is getattr(Cache, caller):
+            setattr(cls, caller, function)
+    # Defining __delitem__ (as Cache does) gives a class Python's generic item assignment;
+    # a subclass that changes neither assignment nor deletion gets the engine's back.
+    if all(getattr(cls, name) is getattr(Cache, name) for name in ('__setitem__', '__delitem__')):
+        _engine._fast_slots(cls)
 
 
 _engine._fast_slots(Cache)

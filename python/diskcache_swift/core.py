@@ -251,7 +251,11 @@ class Disk:
         return filename, op.join(self._directory, filename)
 
     def remove(self, file_path):
-        """Remove a file given by `file_path` (relative to the directory)."""
+        """Remove a file given by `file_path` (relative to the directory).
+
+        The engine removes value files itself for this method; a subclass's override is
+        called instead, for each value file the cache lets go of, once the write has ended.
+        """
         full_path = op.join(self._directory, file_path)
         full_dir, _ = op.split(full_path)
         with cl.suppress(OSError):

@@ -39,6 +39,7 @@ extension DiskCache {
         pending = []
         removeAfterCommit.removeAll()
         removeOnRollback.removeAll()
+        removedValueFiles.removeAll()
         pendingHits = 0
         pendingMisses = 0
         compacting = false

@@ -262,7 +262,7 @@ extension DiskCache {
             return try withWriting {
                 let now = wallClock()
                 if onlyIfAbsent, let i = index.find(key), !index.table[i].isExpired(at: now) {
-                    ValueFiles.remove(directory: directory, name: ext.name)
+                    removeValueFile(ext.name)
                     return false
                 }
                 removeOnRollback.append(ext.name)
@@ -273,7 +273,7 @@ extension DiskCache {
                 return true
             }
         } catch {
-            ValueFiles.remove(directory: directory, name: ext.name)
+            removeValueFile(ext.name)
             throw error
         }
     }

@@ -83,7 +83,7 @@ extension DiskCache {
                 return key
             }
         } catch {
-            if let ext = external { ValueFiles.remove(directory: directory, name: ext.name) }
+            if let ext = external { removeValueFile(ext.name) }
             throw error
         }
     }

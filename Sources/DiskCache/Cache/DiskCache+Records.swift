@@ -61,14 +61,25 @@ extension DiskCache {
     func rollbackPending() {
         pending.removeAll()
         removeAfterCommit.removeAll()
-        for name in removeOnRollback { ValueFiles.remove(directory: directory, name: name) }
+        for name in removeOnRollback { removeValueFile(name) }
         removeOnRollback.removeAll()
         do { try reload(applied) } catch { closeFiles() }
     }
 
     func removeGarbageFiles() {
-        for name in removeAfterCommit { ValueFiles.remove(directory: directory, name: name) }
+        for name in removeAfterCommit { removeValueFile(name) }
         removeAfterCommit.removeAll()
+    }
+
+    /// Removes a value file, or lists it for the binding that removes them itself. A failed
+    /// store may let go of its file twice (rollback, then the store's own cleanup): listed once.
+    func removeValueFile(_ name: String) {
+        mutex.lock(); defer { mutex.unlock() }
+        guard reportsRemovals else {
+            ValueFiles.remove(directory: directory, name: name)
+            return
+        }
+        if removedValueFiles.last != name { removedValueFiles.append(name) }
     }
 
     /// Notes that a removed or replaced entry's value file is garbage once the write commits.

@@ -57,6 +57,32 @@ public final class DiskCache: @unchecked Sendable {
     /// those the write created, to remove if it rolls back.
     var removeAfterCommit: [String] = []
     var removeOnRollback: [String] = []
+    /// Names of value files let go of while `reportsRemovedValueFiles` is on, not yet taken.
+    var removedValueFiles: [String] = []
+    var reportsRemovals = false
+
+    /// When on, value files the cache is done with (replaced, deleted, expired, culled,
+    /// evicted, cleared, or written for a store that failed or did not happen) are not
+    /// unlinked but listed for `takeRemovedValueFiles`: for a binding whose own code removes
+    /// them (python-diskcache's overridable `Disk.remove`). The taker then owns them.
+    public var reportsRemovedValueFiles: Bool {
+        get {
+            mutex.lock(); defer { mutex.unlock() }
+            return reportsRemovals
+        }
+        set {
+            mutex.lock(); defer { mutex.unlock() }
+            reportsRemovals = newValue
+        }
+    }
+
+    /// The value files let go of since the last call (see `reportsRemovedValueFiles`), as
+    /// names relative to the directory.
+    public func takeRemovedValueFiles() -> [String] {
+        mutex.lock(); defer { mutex.unlock() }
+        defer { removedValueFiles = [] }
+        return removedValueFiles
+    }
     var pendingHits = 0
     var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()

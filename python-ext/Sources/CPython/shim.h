@@ -61,6 +61,29 @@ static inline PyObject *dcs_os_error(int err, const char *msg) {
 }
 static inline PyObject *dcs_raise(PyObject *type, const char *msg) { PyErr_SetString(type, msg); return NULL; }
 
+/// Takes the raised exception (a new reference, or NULL), so that Python code can run before
+/// it is raised again by dcs_error_restore (which takes the reference back).
+static inline PyObject *dcs_error_take(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+static inline void dcs_error_restore(PyObject *error) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(error);
+#else
+    if (error != NULL) PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(error)), error, PyException_GetTraceback(error));
+#endif
+}
+
 static inline PyObject *dcs_call1(PyObject *f, PyObject *a) { return PyObject_CallOneArg(f, a); }
 static inline PyObject *dcs_call2(PyObject *f, PyObject *a, PyObject *b) {
     PyObject *args[2] = {a, b};

@@ -167,7 +167,7 @@ let coreUpdateSetting: FastCallFunction = { slf, args, nargs, kw in
     }
 }
 
-enum ConfigureParam: Int, Parameters { case minFileSize, pickleProtocol, disk, timeout }
+enum ConfigureParam: Int, Parameters { case minFileSize, pickleProtocol, disk, timeout, remove }
 let sigConfigure = Signature<ConfigureParam>("_configure", required: 4)
 /// The Disk's parameters (python-diskcache keeps them on the Disk instance) and the lock
 /// timeout; `disk` is None for the built-in rules or a Disk subclass instance.
@@ -181,6 +181,13 @@ let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
         s.pickleProtocolObject = PyRef(borrowing: a[.pickleProtocol]!)
         s.customDiskObject = dcs_is_none(a[.disk]!) != 0 ? nil : PyRef(borrowing: a[.disk]!)
         s.cache.lockTimeout = timeout
+        if let remove = a[.remove], dcs_is_none(remove) == 0 {
+            s.diskRemoveObject = PyRef(borrowing: remove)
+            s.cache.reportsRemovedValueFiles = true
+        } else {
+            s.diskRemoveObject = nil
+            s.cache.reportsRemovedValueFiles = false
+        }
         return .none
     }
 }

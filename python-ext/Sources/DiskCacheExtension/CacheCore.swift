@@ -20,14 +20,23 @@ func state(_ slf: PyObj?) throws -> CoreState {
 /// becomes the Python exception.
 @inline(__always)
 func method(_ slf: PyObj?, _ body: (CoreState) throws -> PyRef) -> PyObj? {
-    returning { try body(try state(slf)) }
+    returning {
+        let s = try state(slf)
+        if s.diskRemoveObject == nil { return try body(s) }
+        return try s.handingOverRemovedFiles { try body(s) }
+    }
 }
 
 /// A slot returning a C int: 0, or -1 with the exception set.
 @inline(__always)
 func slot(_ slf: PyObj?, _ body: (CoreState) throws -> Void) -> Int32 {
     do {
-        try body(try state(slf))
+        let s = try state(slf)
+        if s.diskRemoveObject == nil {
+            try body(s)
+        } else {
+            try s.handingOverRemovedFiles { try body(s) }
+        }
         return 0
     } catch {
         raiseEngineError(error)

@@ -15,6 +15,10 @@ final class CoreState {
     /// A Disk subclass instance whose put/get/store/fetch decide, or nil for the built-in
     /// rules.
     var customDiskObject: PyRef?
+    /// The Disk's `remove` when its class overrides python-diskcache's: the engine then lists
+    /// the value files it lets go of (`reportsRemovedValueFiles`) and each call ends by
+    /// handing them to it (`handingOverRemovedFiles`).
+    var diskRemoveObject: PyRef?
 
     init(cache: DiskCache, directory: String) {
         self.cache = cache
@@ -40,6 +44,51 @@ final class CoreState {
     /// meanwhile hold a reference of their own).
     var pickleProtocol: PyObj { pickleProtocolObject.borrowed }
     var customDisk: PyObj? { customDiskObject?.borrowed }
+
+    /// Runs a call's `body`, then passes the value files the engine let go of meanwhile to the
+    /// Disk's `remove`, one by one, as python-diskcache does once a write's transaction has
+    /// ended (in a transaction, that is the end of `transact()`). The call has had its effect
+    /// by then: every file is passed on even if a `remove` raises, and the first such error
+    /// is the call's, unless `body` failed, whose error comes first (the others are reported
+    /// as unraisable).
+    func handingOverRemovedFiles<R: ~Copyable>(_ body: () throws -> R) throws -> R {
+        let result: R
+        do {
+            result = try body()
+        } catch {
+            raiseEngineError(error)
+            let raised = dcs_error_take()
+            handOverRemovedFiles(failed: true)
+            dcs_error_restore(raised)
+            throw PythonErrorSet()
+        }
+        if handOverRemovedFiles(failed: false) { throw PythonErrorSet() }
+        return result
+    }
+
+    /// Whether a `remove` raised (its exception is then set).
+    @discardableResult
+    private func handOverRemovedFiles(failed: Bool) -> Bool {
+        guard let removeObject = diskRemoveObject?.borrowed else { return false }
+        // Held: a remove may reconfigure the cache.
+        let remove = PyRef(borrowing: removeObject)
+        var raised: PyObj? = nil
+        for name in cache.takeRemovedValueFiles() {
+            do {
+                let path = try PyRef.string(name)
+                _ = try PyRef.call(remove.borrowed, path.borrowed)
+            } catch {
+                if failed || raised != nil {
+                    PyErr_WriteUnraisable(remove.borrowed)
+                } else {
+                    raised = dcs_error_take()
+                }
+            }
+        }
+        guard let raised else { return false }
+        dcs_error_restore(raised)
+        return true
+    }
 }
 
 /// Seconds since the epoch, as `time.time()`.
