@@ -122,7 +122,12 @@ final class SegmentFile {
                     throw DiskCacheError(.corrupt, "Segment '\(path)' has no intact header (both copies are damaged or name another segment): its records cannot be verified")
                 }
                 let header = SegmentHeader(id: id, salt: SegmentHeader.newSalt())
-                try header.encoded().withUnsafeBytes { try fd.writeAll(at: 0, $0) }
+                // Retried like a network client's transient failures: a new segment's header is
+                // written once, at open, and a lost header write would fail the open.
+                let bytes = header.encoded()
+                try retryingTransient { () throws(Errno) in
+                    try bytes.withUnsafeBufferPointer { (b) throws(Errno) in try fd.writeAll(at: 0, UnsafeRawBufferPointer(b)) }
+                }
                 _ = try fd.resize(to: Int64(SegmentHeader.dataStart))
                 salt = header.salt
             }

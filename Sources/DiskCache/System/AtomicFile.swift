@@ -68,26 +68,37 @@ enum AtomicFile {
     static let createAttempts = 20
 
     private static func create(_ temp: String, parents: [String]) throws -> FileDescriptor {
+        // Prepared once: the less time between making a directory and creating the file in
+        // it, the smaller the window for a remover.
+        let path = FilePath(temp)
         var attempt = 0
+        var transient = 0
         while true {
+            let failure: Errno
             do {
-                return try retryingTransient { () throws(Errno) -> FileDescriptor in
-                    try openFile(temp, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
-                }
-            } catch .noSuchFileOrDirectory where !parents.isEmpty && attempt < createAttempts {
+                return try FileDescriptor.open(path, .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: CreationMode.file)
+            } catch {
+                failure = error as? Errno ?? .ioError
+            }
+            switch failure {
+            case .noSuchFileOrDirectory where !parents.isEmpty && attempt < createAttempts:
                 if attempt > 0 { _ = Blocking.wait { usleep(UInt32.random(in: 0...(20 << min(attempt, 7)))) } }
                 attempt += 1
-            } catch {
-                throw DiskCacheError.io("create", temp, error)
-            }
-            for dir in parents {
-                do { try PathOps.mkdir(dir) } catch .fileExists {
-                    continue
-                } catch .noSuchFileOrDirectory where attempt < createAttempts {
-                    break  // the level above vanished meanwhile: start over
-                } catch {
-                    throw DiskCacheError.io("create directory", dir, error)
+                for dir in parents {
+                    do { try PathOps.mkdir(dir) } catch .fileExists {
+                        continue
+                    } catch .noSuchFileOrDirectory {
+                        break  // the level above vanished meanwhile: start over
+                    } catch {
+                        throw DiskCacheError.io("create directory", dir, error)
+                    }
                 }
+            case .ioError where transient < 5, .resourceBusy where transient < 5, .resourceTemporarilyUnavailable where transient < 5:
+                // Network clients fail transiently (SMB: EIO, EBUSY).
+                _ = Blocking.wait { usleep(1000 << UInt32(transient)) }
+                transient += 1
+            default:
+                throw DiskCacheError.io("create", temp, failure)
             }
         }
     }
