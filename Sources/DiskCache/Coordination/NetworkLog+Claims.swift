@@ -125,7 +125,7 @@ extension NetworkLog {
         let keepLimit = checkpoint ? NetworkLog.keptCheckpointLimit : NetworkLog.keptBatchLimit
         var copy: [UInt8]? = [UInt8](repeating: 0, count: BatchHeader.size)
         do {
-            try Blocking.wait { try AtomicFile.publish(path(name), sync: sync || checkpoint, unnamed: false) { fd in
+            try Blocking.wait { try AtomicFile.publish(path(name), sync: sync || checkpoint, unnamed: false, network: true) { fd in
                 var crc: UInt32 = 0
                 try produce(batchSalt) { part in
                     guard part.count > 0 else { return }
@@ -170,7 +170,7 @@ extension NetworkLog {
                 p.storeBytes(of: n.littleEndian, toByteOffset: 0, as: UInt64.self)
                 p.storeBytes(of: dcs_crc32c(0, p.baseAddress!, 8).littleEndian, toByteOffset: 8, as: UInt32.self)
             }
-            try? AtomicFile.publish(path(NetworkLog.markerName(checkpoint: c)), bytes: marker, sync: false, unnamed: false)
+            try? AtomicFile.publish(path(NetworkLog.markerName(checkpoint: c)), bytes: marker, sync: false, unnamed: false, network: true)
             // Everything before the previous generation's checkpoint; also leftovers (a delete
             // can fail on SMB while another client has the file open).
             let keepFrom = previousGeneration

@@ -76,7 +76,7 @@ final class NetworkLog: LogStore, WriterExclusion {
         self.pollInterval = pollInterval
         let marker = directory + "/" + NetworkLog.markerName
         if PathOps.fileSize(marker) == nil {
-            try AtomicFile.publish(marker, bytes: Array("diskcache-swift network mode\n".utf8), sync: false, unnamed: false)
+            try AtomicFile.publish(marker, bytes: Array("diskcache-swift network mode\n".utf8), sync: false, unnamed: false, network: true)
         }
         try rediscover()
     }

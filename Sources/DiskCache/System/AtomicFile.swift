@@ -17,9 +17,10 @@ enum AtomicFile {
     /// Writes `path` through `fill` (which writes at offsets of its choice) and publishes it.
     /// With `sync` the data and then the directory entry are made durable. `unnamed: false`
     /// skips `O_TMPFILE` (network filesystems, where it is a round trip that fails; and where
-    /// the directory must stay non-empty while the file is written). Transient failures of
-    /// network clients (EIO, EBUSY) are retried. A failed rename is reported with its errno
-    /// (`EISDIR`: a directory took the name, as the network log's fence does).
+    /// the directory must stay non-empty while the file is written). `network: true` retries
+    /// the transient failures of network clients (EIO, EBUSY) on create and rename. A failed
+    /// rename is reported with its errno (`EISDIR`: a directory took the name, as the network
+    /// log's fence does).
     ///
     /// `parents` are directories (outermost first) to make when the file's directory is
     /// missing: others may remove them when they leave them empty (value directories, on a
@@ -27,7 +28,7 @@ enum AtomicFile {
     /// The create is tried first and, on ENOENT, they are made and the create tried again, a
     /// bounded number of times with a random, growing pause (a remover that runs in step would
     /// otherwise win every time).
-    static func publish(_ path: String, sync: Bool, unnamed: Bool = true, parents: [String] = [], _ fill: (FileDescriptor) throws -> Void) throws {
+    static func publish(_ path: String, sync: Bool, unnamed: Bool = true, network: Bool = false, parents: [String] = [], _ fill: (FileDescriptor) throws -> Void) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         // Private to this process on this host (a pid is not: several hosts share the name space).
@@ -38,7 +39,7 @@ enum AtomicFile {
         if let anonymous {
             fd = anonymous
         } else {
-            fd = try create(temp, parents: parents)
+            fd = try create(temp, parents: parents, network: network)
         }
         do {
             defer { try? fd.close() }
@@ -55,7 +56,11 @@ enum AtomicFile {
             throw DiskCacheError.io("write", temp, error)
         }
         do {
-            try retryingTransient { () throws(Errno) in try PathOps.rename(temp, path) }
+            if network {
+                try retryingTransient { () throws(Errno) in try PathOps.rename(temp, path) }
+            } else {
+                try PathOps.rename(temp, path)
+            }
         } catch {
             try? PathOps.unlink(temp)
             throw DiskCacheError.io("publish", path, error)
@@ -67,7 +72,7 @@ enum AtomicFile {
     /// to at most ~40 ms).
     static let createAttempts = 20
 
-    private static func create(_ temp: String, parents: [String]) throws -> FileDescriptor {
+    private static func create(_ temp: String, parents: [String], network: Bool) throws -> FileDescriptor {
         // Prepared once: the less time between making a directory and creating the file in
         // it, the smaller the window for a remover.
         let path = FilePath(temp)
@@ -93,7 +98,8 @@ enum AtomicFile {
                         throw DiskCacheError.io("create directory", dir, error)
                     }
                 }
-            case .ioError where transient < 5, .resourceBusy where transient < 5, .resourceTemporarilyUnavailable where transient < 5:
+            case .ioError where network && transient < 5, .resourceBusy where network && transient < 5,
+                 .resourceTemporarilyUnavailable where network && transient < 5:
                 // Network clients fail transiently (SMB: EIO, EBUSY).
                 _ = Blocking.wait { usleep(1000 << UInt32(transient)) }
                 transient += 1
@@ -104,8 +110,8 @@ enum AtomicFile {
     }
 
     /// Writes `bytes` as the whole of `path` (see `publish`).
-    static func publish(_ path: String, bytes: [UInt8], sync: Bool, unnamed: Bool = true) throws {
-        try publish(path, sync: sync, unnamed: unnamed) { fd in try bytes.withUnsafeBytes { try fd.writeAll(at: 0, $0) } }
+    static func publish(_ path: String, bytes: [UInt8], sync: Bool, unnamed: Bool = true, network: Bool = false) throws {
+        try publish(path, sync: sync, unnamed: unnamed, network: network) { fd in try bytes.withUnsafeBytes { try fd.writeAll(at: 0, $0) } }
     }
 
     /// A new file without a name in `directory`, or nil where the filesystem cannot (FUSE,
