@@ -20,10 +20,7 @@ let package = Package(
         .systemLibrary(name: "CPython", path: "Sources/CPython"),
         .target(
             name: "DiskCacheExtension",
-            dependencies: ["CPython", .product(name: "DiskCache", package: root)],
-            // Every call into the extension holds the GIL, which already serialises access to
-            // its state; the dynamic exclusivity checks cost a get ~5%.
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            dependencies: ["CPython", .product(name: "DiskCache", package: root)]
         ),
     ],
     swiftLanguageModes: [.v6]
