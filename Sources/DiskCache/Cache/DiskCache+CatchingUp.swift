@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// Keeping the index current: applying what other processes published.
 extension DiskCache {
     /// Applies records other processes published since this process last looked.
@@ -33,7 +27,7 @@ extension DiskCache {
                 return
             }
             do {
-                _ = try log.scan(from: applied.end, to: head.end, resync: true) { r, off in index.apply(r, offset: off) }
+                try replay(from: applied.end, to: head.end, into: &index)
             } catch let e as DiskCacheError where e.errno == .noSuchFileOrDirectory {
                 guard let fresh = try log.headAfterLosingTrack() else { throw e }
                 try reload(fresh)
@@ -43,5 +37,13 @@ extension DiskCache {
             if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
             return
         }
+    }
+
+    /// Applies the log's records in `[from, to)` to `target`: the one replay, for opening,
+    /// catching up and the published view. A long one takes a while: other threads run
+    /// meanwhile.
+    func replay(from start: Int64, to end: Int64, into target: inout ShardIndex) throws {
+        let log = try openLog()
+        _ = try Blocking.wait { try log.scan(from: start, to: end, resync: true) { r, off in target.apply(r, offset: off) } }
     }
 }

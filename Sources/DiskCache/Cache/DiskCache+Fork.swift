@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CDiskCacheSupport
-import SystemPackage
 
 /// A forked child: its own locks and mutex, and the published state if the fork interrupted
 /// a write of another thread.

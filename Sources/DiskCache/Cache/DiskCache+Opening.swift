@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// Opening a directory: choosing its coordination mode, settling its log and loading the
 /// index.
 extension DiskCache {
@@ -80,8 +74,7 @@ extension DiskCache {
         let log = try openLog()
         var (fresh, start) = try log.startIndex(at: head)
         fresh.bulkLoading = true
-        // Replaying a long log takes a while: other threads run meanwhile.
-        _ = try Blocking.wait { try log.scan(from: start, to: head.end, resync: true) { r, off in fresh.apply(r, offset: off) } }
+        try replay(from: start, to: head.end, into: &fresh)
         fresh.finishBulkLoad()
         applied = head
         index = fresh

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// How every operation runs: reads against an index brought up to date, writes under the
 /// writer slot and the cross-process lock, committed or rolled back as a whole.
 extension DiskCache {

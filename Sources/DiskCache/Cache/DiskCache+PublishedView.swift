@@ -34,7 +34,7 @@ extension DiskCache {
         if var view = publishedView, view.head.segment == head.segment, view.head.end <= head.end {
             publishedView = nil
             if view.head.end < head.end {
-                try scanLog(from: view.head.end, to: head.end, into: &view.index)
+                try replay(from: view.head.end, to: head.end, into: &view.index)
                 view.head = head
             }
             publishedView = view
@@ -47,7 +47,7 @@ extension DiskCache {
                 start = end
             }
             fresh.bulkLoading = true
-            try scanLog(from: start, to: head.end, into: &fresh)
+            try replay(from: start, to: head.end, into: &fresh)
             fresh.finishBulkLoad()
             publishedView = PublishedView(index: fresh, head: head)
         }
@@ -56,9 +56,5 @@ extension DiskCache {
         swap(&index, &publishedView!.index)
         defer { swap(&index, &publishedView!.index) }
         return try body()
-    }
-
-    private func scanLog(from start: Int64, to end: Int64, into target: inout ShardIndex) throws {
-        _ = try openLog().scan(from: start, to: end, resync: true) { r, off in target.apply(r, offset: off) }
     }
 }

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// The running write's records: appended to a buffer and applied to the index at once,
 /// then committed to the log (or rolled back) as a whole.
 extension DiskCache {

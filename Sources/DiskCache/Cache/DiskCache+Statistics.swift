@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// Hits and misses, counted in this process and added to the shared counters.
 extension DiskCache {
     func countStat(hit: Bool) {

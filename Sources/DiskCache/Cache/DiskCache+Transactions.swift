@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CDiskCacheSupport
-import SystemPackage
-
 /// Transactions: many writes as one, seen by others all together or not at all.
 extension DiskCache {
     /// Runs `body` as one transaction: other processes see all of its writes or none, a crash
