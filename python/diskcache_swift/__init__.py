@@ -13,6 +13,7 @@ from .core import (
     Disk,
     EmptyDirWarning,
     JSONDisk,
+    ReadOnlyError,
     Timeout,
     UnknownFileWarning,
 )
@@ -28,6 +29,8 @@ from .recipes import (
     throttle,
 )
 
+# diskcache_swift's additions (ReadOnlyError) are importable but kept out of __all__, which
+# stays python-diskcache's (tests/python/test_api.py compares them).
 __all__ = [
     'Averager',
     'BoundedSemaphore',

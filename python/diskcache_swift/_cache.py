@@ -20,7 +20,7 @@ from . import core
 class Cache(_engine.CacheCore):
     """Disk and file backed cache."""
 
-    def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, **settings):
+    def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, read_only=False, **settings):
         """Open (creating if needed) the cache in `directory`.
 
         `network` (diskcache_swift only) chooses how processes coordinate: None detects
@@ -28,6 +28,12 @@ class Cache(_engine.CacheCore):
         Ceph, Lustre, 9p, AFS ...) and directories already in network mode; True/False
         force it. `network_lease` (seconds, network mode) is how long a write may hold the
         cache before other processes abandon it and it fails with Timeout.
+
+        `read_only` (diskcache_swift only) opens an existing cache without writing to its
+        directory (which may belong to another user or be on a read-only filesystem): no
+        file is created or changed, other processes' writes show as usual, and every write
+        raises `ReadOnlyError` (an OSError with errno EROFS) having changed nothing.
+        Settings given must match the stored ones.
         """
         try:
             assert issubclass(disk, core.Disk)
@@ -40,7 +46,8 @@ class Cache(_engine.CacheCore):
         directory = op.expandvars(directory)
         self._directory = directory
         self._timeout = 0
-        if not op.isdir(directory):
+        self._read_only = bool(read_only)
+        if not op.isdir(directory) and not read_only:
             try:
                 os.makedirs(directory, 0o755)
             except OSError as error:
@@ -52,7 +59,7 @@ class Cache(_engine.CacheCore):
         for key in core.METADATA:
             settings.pop(key, None)
         persisted = {key: value for key, value in settings.items() if value is not None}
-        super().__init__(directory, persisted, network, float(network_lease), float(timeout))
+        super().__init__(directory, persisted, network, float(network_lease), float(timeout), self._read_only)
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
         sets.update(settings)
@@ -83,6 +90,11 @@ class Cache(_engine.CacheCore):
     def directory(self):
         """Cache directory."""
         return self._directory
+
+    @property
+    def read_only(self):
+        """Whether the cache was opened read-only (writes raise ReadOnlyError)."""
+        return self._read_only
 
     @property
     def timeout(self):
@@ -149,7 +161,10 @@ class Cache(_engine.CacheCore):
         if reset:
             self._reset_stats()
             self.hits = self.misses = 0
-        self.reset('statistics', enable)
+        if not (self._read_only and self._settings().get('statistics') == enable):
+            self.reset('statistics', enable)
+        else:
+            self.statistics = enable
         return result
 
     def volume(self):

@@ -92,6 +92,17 @@ class Timeout(Exception):
     """Database timeout expired."""
 
 
+class ReadOnlyError(OSError):
+    """A write to a cache opened with ``read_only=True`` (diskcache_swift only).
+
+    Raised by every method that would change the cache (set, add, delete, pop, incr, touch,
+    push, pull, clear, expire, evict, cull, transact, check, a settings change ...) before it
+    has any effect; also raised when a read-only open finds no cache to read (the directory
+    holds none yet) or asks for settings other than the stored ones. An ``OSError`` with
+    ``errno.EROFS``, so code that already handles a read-only filesystem handles it too.
+    """
+
+
 class UnknownFileWarning(UserWarning):
     """Warning used by Cache.check for unknown files."""
 
@@ -100,7 +111,7 @@ class EmptyDirWarning(UserWarning):
     """Warning used by Cache.check for empty directories."""
 
 
-_engine._setup(Timeout)
+_engine._setup(Timeout, ReadOnlyError)
 
 
 def full_name(func):

@@ -22,18 +22,22 @@ class FanoutCache:
         directory = op.expanduser(directory)
         directory = op.expandvars(directory)
         default_size_limit = DEFAULT_SETTINGS['size_limit']
-        size_limit = settings.pop('size_limit', default_size_limit) / shards
+        # Read-only: the shards' stored limit stands unless one is asked for (and must match).
+        limit = {} if settings.get('read_only') and 'size_limit' not in settings else {
+            'size_limit': settings.pop('size_limit', default_size_limit) / shards
+        }
+        settings.pop('size_limit', None)
         self._count = shards
         self._directory = directory
         self._disk = disk
-        # diskcache_swift's coordination mode, passed on to every sub-cache.
-        self._network = {k: settings[k] for k in ('network', 'network_lease') if k in settings}
+        # diskcache_swift's coordination mode and read-only flag, passed on to every sub-cache.
+        self._network = {k: settings[k] for k in ('network', 'network_lease', 'read_only') if k in settings}
         self._shards = tuple(
             Cache(
                 directory=op.join(directory, '%03d' % num),
                 timeout=timeout,
                 disk=disk,
-                size_limit=size_limit,
+                **limit,
                 **settings,
             )
             for num in range(shards)

@@ -34,8 +34,10 @@ def _sequence_comparison(compare, description):
 class Deque(Sequence):
     """Persistent sequence with double-ended queue semantics."""
 
-    def __init__(self, iterable=(), directory=None, maxlen=None):
-        self._cache = Cache(directory, eviction_policy='none')
+    def __init__(self, iterable=(), directory=None, maxlen=None, read_only=False):
+        # read_only (diskcache_swift only): see Cache; Index takes items as keywords, so a
+        # read-only Index is Index.fromcache(Cache(directory, read_only=True)).
+        self._cache = Cache(directory, eviction_policy='none', **({'read_only': True} if read_only else {}))
         self._maxlen = float('inf') if maxlen is None else maxlen
         self._extend(iterable)
 

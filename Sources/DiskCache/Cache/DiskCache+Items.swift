@@ -60,6 +60,7 @@ extension DiskCache {
     /// The value file for a source that goes to a file (written or adopted now, before any
     /// lock is taken); nil when the value goes inline.
     func externalValue(for source: ValueSource) throws -> ExternalValue? {
+        try checkWritable()
         switch source {
         case .bytes(let value, let storage):
             guard try placeInFile(value.count, storage) else { return nil }
@@ -207,7 +208,8 @@ extension DiskCache {
     /// wait for another thread's transaction (see `PublishedView`): while one is open, the
     /// access goes unrecorded.
     func noteAccess(_ key: KeyRef) throws {
-        guard writer.acquire(deadline: monotonicClock()) else { return }
+        // Read-only: the access order stays as the writers left it.
+        guard !isReadOnly, writer.acquire(deadline: monotonicClock()) else { return }
         defer { writer.release() }
         try withWriting {
             guard index.find(key) != nil else { return }

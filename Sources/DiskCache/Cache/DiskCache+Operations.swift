@@ -48,6 +48,7 @@ extension DiskCache {
     /// Takes the writer slot, waiting at most the lock timeout; returns the deadline the rest
     /// of the write's waiting (for other processes) must keep.
     func enterWriter() throws -> Double? {
+        try checkWritable()
         let deadline = writer.deadline()
         guard writer.acquire(deadline: deadline) else {
             throw DiskCacheError(.timeout, "Timed out after \(writer.timeout ?? 0) s waiting for another thread's write to the cache at '\(directory)'")

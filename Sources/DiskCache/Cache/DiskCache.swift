@@ -25,6 +25,9 @@ public final class DiskCache: @unchecked Sendable {
     /// nil: detect from the filesystem; true/false: network-filesystem mode forced on/off.
     let networkPreference: Bool?
     let networkLease: Double
+    /// Opened with `readOnly`: nothing in the directory is created or changed, writes throw
+    /// `.readOnly`.
+    public let isReadOnly: Bool
 
     /// Guards the state below; held for the span of one operation.
     var mutex = RecursiveMutex()
@@ -107,8 +110,17 @@ public final class DiskCache: @unchecked Sendable {
     /// the directory already is in network mode), `true`/`false` force it. `lease` (network
     /// mode) is how long a write may hold the cache before others abandon it. `timeout`
     /// bounds the wait for another process's lock, opening included (see `lockTimeout`).
-    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil) throws {
+    ///
+    /// `readOnly` opens an existing cache without writing to its directory at all (which may
+    /// then belong to another user, or be on a read-only filesystem): no lock is taken, no
+    /// file is created or changed (no snapshot, no statistics, no access order for the LRU
+    /// and LFU policies), other processes' writes are followed as usual, and every write
+    /// throws `.readOnly` having changed nothing. `settings` may only repeat what is stored.
+    /// A directory that holds no cache yet, or whose last writer crashed before anyone
+    /// recovered it, throws `.readOnly` too: a writable open sets it up.
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil, readOnly: Bool = false) throws {
         self.directory = directory
+        self.isReadOnly = readOnly
         self.networkPreference = network
         self.networkLease = lease
         self.writer = WriterSlot(timeout: timeout)

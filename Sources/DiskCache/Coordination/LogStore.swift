@@ -84,6 +84,18 @@ protocol WriterExclusion: AnyObject {
     func unlock()
 }
 
+/// The writers of a read-only open: every attempt to write is refused (`DiskCache.enterWriter`
+/// refuses first; this is the backstop).
+final class RefusedWriters: WriterExclusion, Sendable {
+    static let shared = RefusedWriters()
+
+    func lock(timeout: Double?) throws {
+        throw DiskCacheError(.readOnly, "Cannot write: the cache is open read-only")
+    }
+
+    func unlock() {}
+}
+
 /// Hits and misses: shared by every process of the host in local mode (a word each in the
 /// control page), per process in network mode (hosts share no memory).
 protocol StatisticsCounters: AnyObject {

@@ -54,11 +54,13 @@ static inline Py_ssize_t dcs_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t
 static inline void dcs_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
 
 static inline PyObject *dcs_key_error(PyObject *key) { PyErr_SetObject(PyExc_KeyError, key); return NULL; }
-static inline PyObject *dcs_os_error(int err, const char *msg) {
+/// An OSError (or subclass `type`) with errno `err`: OSError(err, msg).
+static inline PyObject *dcs_os_error_of(PyObject *type, int err, const char *msg) {
     PyObject *args = Py_BuildValue("(is)", err, msg);
-    if (args) { PyErr_SetObject(PyExc_OSError, args); Py_DECREF(args); }
+    if (args) { PyErr_SetObject(type, args); Py_DECREF(args); }
     return NULL;
 }
+static inline PyObject *dcs_os_error(int err, const char *msg) { return dcs_os_error_of(PyExc_OSError, err, msg); }
 static inline PyObject *dcs_raise(PyObject *type, const char *msg) { PyErr_SetString(type, msg); return NULL; }
 
 /// Takes the raised exception (a new reference, or NULL), so that Python code can run before

@@ -151,6 +151,8 @@ func keyError(_ key: PyObj) -> PythonErrorSet {
 /// How a Python value goes to the engine (python-diskcache's `Disk.store`).
 func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ body: (ItemKind, ValueSource) throws -> R) throws -> R {
     if let customDisk = s.customDisk {
+        // A custom Disk writes its value files itself, before the engine is asked to store.
+        try s.cache.checkWritable()
         // Held: the Disk's Python code may reconfigure the cache meanwhile.
         let disk = PyRef(borrowing: customDisk)
         return try withCustomValue(s, disk.borrowed, value, read: read, key: key, body)

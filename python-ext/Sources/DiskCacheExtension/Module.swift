@@ -1,12 +1,19 @@
 @preconcurrency import CPython
 import DiskCache
 
-/// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
-/// `settings` (a dict of name → int/float/str).
+/// `CacheCore.__init__(directory, settings, network, lease, timeout, read_only)`: opens the
+/// engine on `directory`, persisting `settings` (a dict of name → int/float/str); read-only
+/// writes nothing (see `DiskCache.isReadOnly`).
 let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
     do {
-        guard let slf, let args, (2...5).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
-            throw pythonError(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None)")
+        guard let slf, let args, (2...6).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+            throw pythonError(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None, read_only: bool = False)")
+        }
+        var readOnly = false
+        if dcs_tuple_size(args) >= 6 {
+            let truth = PyObject_IsTrue(dcs_tuple_item(args, 5))
+            if truth < 0 { throw PythonErrorSet() }
+            readOnly = truth == 1
         }
         // network: None detects the filesystem, True/False force the mode.
         var network: Bool? = nil
@@ -40,7 +47,7 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
                 settings[try stringArgument(k, "setting name")] = try settingValue(v)
             }
         }
-        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout)
+        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout, readOnly: readOnly)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
@@ -130,12 +137,15 @@ func makeCoreType() -> PyObj? {
     }
 }
 
-/// Python-side objects the extension raises or calls: `_setup(Timeout)` after import. Kept
-/// for the life of the process.
-let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
-    if let timeout, imports.timeout == nil {
-        imports.timeout = PyRef(borrowing: timeout).take()
+/// Python-side classes the extension raises: `_setup(Timeout, ReadOnlyError)` after import.
+/// Kept for the life of the process.
+let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, args in
+    guard let args, dcs_tuple_size(args) == 2 else {
+        pythonError(PyExc_TypeError, "_setup(Timeout, ReadOnlyError)")
+        return nil
     }
+    if imports.timeout == nil { imports.timeout = PyRef(borrowing: dcs_tuple_item(args, 0)!).take() }
+    if imports.readOnly == nil { imports.readOnly = PyRef(borrowing: dcs_tuple_item(args, 1)!).take() }
     return PyRef.none.take()
 }
 
@@ -160,6 +170,7 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
             optimize: try PyRef.attribute("pickletools", "optimize").take(),
             ioOpen: try PyRef.attribute("io", "open").take(),
             timeout: nil,
+            readOnly: nil,
             rb: try PyRef.string("rb").take()
         )
     } catch {
@@ -170,7 +181,7 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
 
     let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 3)
-    functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
+    functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_VARARGS, ml_doc: nil)
     functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
     functions[2] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
     do {

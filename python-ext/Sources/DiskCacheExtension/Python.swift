@@ -87,6 +87,8 @@ struct Imports: @unchecked Sendable {
     var optimize: PyObj
     var ioOpen: PyObj
     var timeout: PyObj?
+    /// `diskcache_swift.ReadOnlyError` (an OSError subclass), raised for `.readOnly`.
+    var readOnly: PyObj?
     var rb: PyObj
 }
 
