@@ -7,8 +7,12 @@ extension DiskCache {
     /// retried, a `pop`ped value lost). A failure is kept for `check()` and
     /// `compactionFailure`, and the next attempt waits for the log to grow.
     func compactIfDue() {
-        // Without waiting, left for the next write outside the mode (`performDeferredWork`).
-        guard !NoWait.isActive, !compacting, transactionDepth == 0, !holdsExclusive, compactionIsDue else { return }
+        guard !compacting, transactionDepth == 0, !holdsExclusive, compactionIsDue else { return }
+        if NoWait.isActive {
+            // Left for the next write outside the mode (`performDeferredWork`).
+            deferredWork.store(true, ordering: .relaxed)
+            return
+        }
         compacting = true
         defer { compacting = false }
         do {

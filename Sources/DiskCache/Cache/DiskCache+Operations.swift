@@ -90,5 +90,6 @@ extension DiskCache {
         holdsExclusive = false
         log?.writers.unlock()
         compactIfDue()
+        if !NoWait.isActive && deferredRemovals.isEmpty { deferredWork.store(false, ordering: .relaxed) }
     }
 }

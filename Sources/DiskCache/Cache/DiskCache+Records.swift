@@ -65,6 +65,7 @@ extension DiskCache {
             // Unlinking waits for the filesystem and comes after the commit: left for the next
             // write outside the mode (`performDeferredWork`).
             deferredRemovals += removeAfterCommit
+            if !removeAfterCommit.isEmpty { deferredWork.store(true, ordering: .relaxed) }
         } else {
             for name in deferredRemovals { removeValueFile(name) }
             deferredRemovals.removeAll()

@@ -60,6 +60,8 @@ public final class DiskCache: @unchecked Sendable {
     /// Value files let go of by writes made without waiting, removed by the next write
     /// outside the mode.
     var deferredRemovals: [String] = []
+    /// Whether writes made without waiting left work (readable without `mutex`).
+    let deferredWork = Atomic<Bool>(false)
     /// Names of value files let go of while `reportsRemovedValueFiles` is on, not yet taken.
     var removedValueFiles: [String] = []
     var reportsRemovals = false

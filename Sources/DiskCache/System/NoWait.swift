@@ -76,10 +76,8 @@ extension DiskCache {
 
     /// Whether writes made without waiting left work behind (a compaction that is due, value
     /// files to remove). Any later write outside the mode does it, or `performDeferredWork`.
-    public var hasDeferredWork: Bool {
-        mutex.lock(); defer { mutex.unlock() }
-        return !deferredRemovals.isEmpty || compactionIsDue
-    }
+    /// Never waits.
+    public var hasDeferredWork: Bool { deferredWork.load(ordering: .relaxed) }
 
     /// Does what writes made without waiting deferred (see `hasDeferredWork`). May wait.
     public func performDeferredWork() throws {
