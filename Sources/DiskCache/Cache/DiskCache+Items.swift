@@ -90,10 +90,7 @@ extension DiskCache {
                 countStat(hit: false)
                 return nil
             }
-            let r = try withEntryRecord(e) { record -> R? in
-                guard let record, recordBelongs(record, to: i) else { return nil }
-                return try withValue(record, readFile: readFile, body)
-            }
+            let r = try withLiveRecord(i, readFile: readFile, body)
             countStat(hit: r != nil)
             accessed = r != nil
             return r
@@ -102,6 +99,16 @@ extension DiskCache {
             try noteAccess(key)
         }
         return result
+    }
+
+    /// Calls `body` with entry `i`'s item, or returns nil if its record is damaged or its
+    /// value file is missing (a miss: a damaged item is never served).
+    @inline(__always)
+    func withLiveRecord<R>(_ i: Int, readFile: (ItemKind) -> Bool, _ body: (ItemView) throws -> R) throws -> R? {
+        try withEntryRecord(index.table[i]) { record -> R? in
+            guard let record, recordBelongs(record, to: i) else { return nil }
+            return try withValue(record, readFile: readFile, body)
+        }
     }
 
     /// Whether a (checksum-verified) record is a put of entry `i`'s key. Guards against
@@ -209,14 +216,17 @@ extension DiskCache {
     func noteAccess(_ key: KeyRef) throws {
         guard writer.acquire(deadline: monotonicClock()) else { return }
         defer { writer.release() }
-        try withWriting {
-            guard index.find(key) != nil else { return }
-            var h = RecordHeader(kind: .access)
-            h.keyKind = key.kind.rawValue
-            h.storeTime = wallClock()
-            h.aux = 1
-            appendRecord(h, key: key.bytes)
-        }
+        try withWriting { appendAccess(key) }
+    }
+
+    /// Appends an access record for a key that is (still) there.
+    func appendAccess(_ key: KeyRef) {
+        guard index.find(key) != nil else { return }
+        var h = RecordHeader(kind: .access)
+        h.keyKind = key.kind.rawValue
+        h.storeTime = wallClock()
+        h.aux = 1
+        appendRecord(h, key: key.bytes)
     }
 
     // MARK: Writing
