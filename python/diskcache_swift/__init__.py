@@ -41,7 +41,6 @@ __all__ = [
     'EmptyDirWarning',
     'FanoutCache',
     'Index',
-    'ItemInfo',
     'JSONDisk',
     'Lock',
     'RLock',
@@ -52,6 +51,9 @@ __all__ = [
     'memoize_stampede',
     'throttle',
 ]
+
+# diskcache_swift additions are importable by name but left out of __all__, which stays
+# python-diskcache's (``from diskcache import *`` gives the same names).
 
 try:
     from .djangocache import DjangoCache  # noqa

@@ -29,6 +29,8 @@ class Cache(_engine.CacheCore):
         force it. `network_lease` (seconds, network mode) is how long a write may hold the
         cache before other processes abandon it and it fails with Timeout.
         """
+        if 'max_entries' in settings:
+            _check_max_entries(settings['max_entries'])
         try:
             assert issubclass(disk, core.Disk)
         except (TypeError, AssertionError):
@@ -51,8 +53,6 @@ class Cache(_engine.CacheCore):
                     ) from None
         for key in core.METADATA:
             settings.pop(key, None)
-        if 'max_entries' in settings:
-            _check_max_entries(settings['max_entries'])
         persisted = {key: value for key, value in settings.items() if value is not None}
         super().__init__(directory, persisted, network, float(network_lease), float(timeout))
         sets = dict(core.DEFAULT_SETTINGS)
