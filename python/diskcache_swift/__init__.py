@@ -12,6 +12,7 @@ from .core import (
     Cache,
     Disk,
     EmptyDirWarning,
+    ItemInfo,
     JSONDisk,
     ReadOnlyError,
     Timeout,
@@ -53,6 +54,9 @@ __all__ = [
     'memoize_stampede',
     'throttle',
 ]
+
+# diskcache_swift additions are importable by name but left out of __all__, which stays
+# python-diskcache's (``from diskcache import *`` gives the same names).
 
 try:
     from .djangocache import DjangoCache  # noqa

@@ -35,6 +35,8 @@ class Cache(_engine.CacheCore):
         raises `ReadOnlyError` (an OSError with errno EROFS) having changed nothing.
         Settings given must match the stored ones.
         """
+        if 'max_entries' in settings:
+            _check_max_entries(settings['max_entries'])
         try:
             assert issubclass(disk, core.Disk)
         except (TypeError, AssertionError):
@@ -69,6 +71,7 @@ class Cache(_engine.CacheCore):
         self._disk = disk(directory, **disk_args)
         self._timeout = timeout
         self._apply_disk()
+        self.max_entries = _stored_max_entries(self)
         self.count = len(self)
         self.size = self._volume()
         self.hits, self.misses = self._stats()
@@ -209,6 +212,8 @@ class Cache(_engine.CacheCore):
 
     def reset(self, key, value=core.ENOVAL, update=True):
         """Reset `key` and `value` item from Settings; returns the value."""
+        if key == 'max_entries':
+            return _reset_max_entries(self, value, update)
         if value is core.ENOVAL:
             if key == 'count':
                 value = len(self)
@@ -248,6 +253,81 @@ class Cache(_engine.CacheCore):
 
     def __setstate__(self, state):
         self.__init__(*state)
+
+    # ---- diskcache_swift additions (issue 11, batches branch): batches, listing ----------
+    # get_many(keys, default=None, read=False, expire_time=False, tag=False, retry=False),
+    # set_many(items, expire=None, read=False, tag=None, retry=False) and
+    # delete_many(keys, retry=False) are the engine's own (CacheCore): one call each, one
+    # read or one write (one lock acquisition, one append) per batch.
+
+    def keys(self):
+        """List of the keys of the live (unexpired) items, in insertion order (a snapshot)."""
+        return self._live_keys()
+
+    def values(self):
+        """List of the values of the live items, in insertion order (a snapshot)."""
+        return [value for _, value in self._live_items()]
+
+    def items(self):
+        """List of (key, value) of the live items, in insertion order (a snapshot)."""
+        return self._live_items()
+
+    def exists(self, key):
+        """Whether a live item is stored under `key` (``key in cache``)."""
+        return key in self
+
+    def vacuum(self):
+        """Compact the cache's log now (the engine also does it when dead space grows)."""
+        self._compact()
+
+    def iterkeys_by_tag(self, tag):
+        """Iterate the keys of the items carrying `tag`, in insertion order, without reading
+        values (expired items not yet removed included, as in iteration)."""
+        return iter(self._keys_by_tag(tag))
+
+    def iterinfo(self, reverse=False):
+        """Iterate ItemInfo(key, expire_time, tag, store_time, size) of every item in
+        insertion order (reversed with `reverse`), from the index and the records' metadata:
+        values are never read. Expired items not yet removed are included, as in iteration."""
+        bounds = self._rowid_bounds()
+        if bounds is None:
+            return
+        cursor, bound = None, bounds[1]
+        while True:
+            infos, cursor = self._info_page(cursor, bound, bool(reverse), 100)
+            if not infos:
+                return
+            for info in infos:
+                yield core.ItemInfo(*info)
+
+    # ---- end of the batches branch's block ------------------------------------------------
+
+
+def _check_max_entries(value):
+    """max_entries: None or 0 (no bound) or a positive int."""
+    if value is None:
+        return
+    if type(value) is bool or not isinstance(value, int):
+        raise TypeError('max_entries must be an int or None, not %s' % type(value).__name__)
+    if value < 0:
+        raise ValueError('max_entries must be 0 or more (0 or None: no bound), not %r' % value)
+
+
+def _stored_max_entries(cache):
+    return cache._settings().get('max_entries') or None
+
+
+def _reset_max_entries(cache, value, update):
+    # Persisted as an int (0: no bound); the attribute is None when there is none.
+    if value is core.ENOVAL:
+        value = _stored_max_entries(cache)
+    else:
+        _check_max_entries(value)
+        if update:
+            cache._update_setting('max_entries', value or 0)
+        value = value or None
+    cache.max_entries = value
+    return value
 
 
 def _getitem_via_get(self, key):

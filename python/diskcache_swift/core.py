@@ -12,6 +12,7 @@ import os.path as op
 import pickle
 import pickletools
 import tempfile
+import typing
 import warnings
 import zlib
 
@@ -86,6 +87,21 @@ EVICTION_POLICY = {
         'cull': 'fewest accesses first',
     },
 }
+
+
+class ItemInfo(typing.NamedTuple):
+    """What Cache.iterinfo yields for an item, without reading its value (diskcache_swift).
+
+    `expire_time` and `store_time` are seconds since the epoch (`expire_time` None: never
+    expires); `size` is the value's size as stored, in bytes: its encoded form in the log
+    (UTF-8 for str, the pickle for pickled values, 8 for int and float) or its file's size.
+    """
+
+    key: typing.Any
+    expire_time: typing.Optional[float]
+    tag: typing.Any
+    store_time: float
+    size: int
 
 
 class Timeout(Exception):

@@ -31,7 +31,21 @@ def _sequence_comparison(compare, description):
     return method
 
 
-class Deque(Sequence):
+class _ClosingCache:
+    """close() and ``with`` for Deque and Index (diskcache_swift additions, issue 11)."""
+
+    def close(self):
+        """Close the underlying cache's files; the next use reopens them."""
+        self._cache.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
+
+class Deque(Sequence, _ClosingCache):
     """Persistent sequence with double-ended queue semantics."""
 
     def __init__(self, iterable=(), directory=None, maxlen=None, read_only=False):
@@ -293,7 +307,7 @@ class Deque(Sequence):
             yield
 
 
-class Index(MutableMapping):
+class Index(MutableMapping, _ClosingCache):
     """Persistent mutable mapping with insertion order iteration."""
 
     def __init__(self, *args, **kwargs):

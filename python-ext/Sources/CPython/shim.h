@@ -28,6 +28,7 @@ static inline PyObject *dcs_py_false(void) { return Py_False; }
 static inline double dcs_float_value(PyObject *o) { return PyFloat_AS_DOUBLE(o); }
 static inline const char *dcs_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 static inline int dcs_dict_check(PyObject *o) { return PyDict_Check(o); }
+static inline int dcs_dict_exact(PyObject *o) { return PyDict_CheckExact(o); }
 static inline unsigned long dcs_type_flags(void) { return Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE; }
 static inline int dcs_is_none(PyObject *o) { return o == Py_None; }
 /// Only PyRef (Python.swift) and the type's dealloc count references.

@@ -111,6 +111,14 @@ func makeMethods() -> UnsafeMutablePointer<PyMethodDef> {
         fastMethod("_close", coreClose, "Release files; the next call reopens."),
         fastMethod("_compact", coreCompact, "Rewrite the log without dead records."),
         fastMethod("_network_mode", coreNetworkMode, "Whether processes coordinate in network-filesystem mode."),
+        // Batches and listing (CacheCore+Batches.swift).
+        fastMethod("get_many", cacheGetMany, "Retrieve the values of many keys in one read: a dict of the keys present."),
+        fastMethod("set_many", cacheSetMany, "Set many (key, value) items in one write, all or none. Returns the count stored."),
+        fastMethod("delete_many", cacheDeleteMany, "Delete many keys in one write. Returns the count that were present."),
+        fastMethod("_live_keys", coreLiveKeys, "Keys of the live items in insertion order."),
+        fastMethod("_live_items", coreLiveItems, "(key, value) of the live items in insertion order."),
+        fastMethod("_info_page", coreInfoPage, "(item metadata, last rowid) of one page of insertion order."),
+        fastMethod("_keys_by_tag", coreKeysByTag, "Keys carrying a tag, in insertion order."),
     ]
     let table = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: defs.count + 1)
     for (i, d) in defs.enumerated() { table[i] = d }
@@ -180,10 +188,12 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     Blocking.willWait = { dcs_gil_held() != 0 ? dcs_save_thread() : nil }
     Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
 
-    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 3)
+    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 5)
     functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_VARARGS, ml_doc: nil)
     functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
-    functions[2] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    functions[2] = PyMethodDef(ml_name: UnsafePointer(strdup("_pairs")), ml_meth: unsafeBitCast(modulePairs, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
+    functions[3] = PyMethodDef(ml_name: UnsafePointer(strdup("_iterable")), ml_meth: unsafeBitCast(moduleIterable, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
+    functions[4] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
     do {
         let module = try PyRef(new: PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION))
         let type = try PyRef(new: makeCoreType())
