@@ -15,9 +15,10 @@ import warnings
 
 from . import _engine
 from . import core
+from ._asyncio import AsyncMethods
 
 
-class Cache(_engine.CacheCore):
+class Cache(_engine.CacheCore, AsyncMethods):
     """Disk and file backed cache."""
 
     def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, read_only=False, **settings):
@@ -85,6 +86,8 @@ class Cache(_engine.CacheCore):
     def _apply_disk(self):
         disk = self._disk
         custom = None if type(disk) is core.Disk else disk
+        # The asyncio methods attempt calls on the loop's thread only without Python Disk code.
+        self._async_direct = custom is None
         # The engine removes value files itself unless the Disk has its own way.
         remove = None if type(disk).remove is core.Disk.remove else disk.remove
         self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout), remove)

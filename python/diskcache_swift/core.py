@@ -5,6 +5,7 @@ import codecs
 import contextlib as cl
 import errno
 import functools as ft
+import inspect
 import io
 import json
 import os
@@ -327,6 +328,17 @@ def _memoize(cache, name, typed, expire, tag, ignore):
 
     def decorator(func):
         base = (full_name(func),) if name is None else (name,)
+
+        # --- asyncio (diskcache_swift; python-diskcache #356): an async def gets an async
+        # wrapper with stampede protection (see _asyncio.memoize_async). ---
+        if inspect.iscoroutinefunction(func):
+            from ._asyncio import memoize_async
+
+            def key_of(*args, **kwargs):
+                return args_to_key(base, args, kwargs, typed, ignore)
+
+            return memoize_async(cache, func, key_of, expire, tag)
+        # --- end asyncio ---
 
         @ft.wraps(func)
         def wrapper(*args, **kwargs):

@@ -11,9 +11,10 @@ import time
 from . import _engine
 from .core import DEFAULT_SETTINGS, ENOVAL, Cache, Disk, Timeout, _memoize
 from .persistent import Deque, Index
+from ._asyncio import AsyncMethods  # aget, aset ... (diskcache_swift)
 
 
-class FanoutCache:
+class FanoutCache(AsyncMethods):
     """Cache that shards keys and values."""
 
     def __init__(self, directory=None, shards=8, timeout=0.010, disk=Disk, **settings):
@@ -34,6 +35,7 @@ class FanoutCache:
         self._count = shards
         self._directory = directory
         self._disk = disk
+        self._async_direct = disk is Disk  # see AsyncMethods
         # diskcache_swift's coordination mode and read-only flag, passed on to every sub-cache.
         self._network = {k: settings[k] for k in ('network', 'network_lease', 'read_only') if k in settings}
         self._shards = tuple(

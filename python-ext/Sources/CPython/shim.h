@@ -97,6 +97,11 @@ static inline PyObject *dcs_call4(PyObject *f, PyObject *a, PyObject *b, PyObjec
     return PyObject_Vectorcall(f, args, 4, NULL);
 }
 
+/// A call with a METH_FASTCALL | METH_KEYWORDS caller's arguments passed on as they are.
+static inline PyObject *dcs_vectorcall(PyObject *f, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    return PyObject_Vectorcall(f, args, (size_t)nargs, kwnames);
+}
+
 /// PyModuleDef needs PyModuleDef_HEAD_INIT, a macro initialiser.
 static inline PyModuleDef *dcs_new_module_def(const char *name, PyMethodDef *methods) {
     PyModuleDef *def = (PyModuleDef *)PyMem_RawCalloc(1, sizeof(PyModuleDef));

@@ -49,7 +49,10 @@ let cacheGetMany: FastCallFunction = { slf, args, nargs, kw in
         var items = [CopiedItem?](repeating: nil, count: list.count)
         try retrying(retry) {
             for n in items.indices { items[n] = nil }
-            try s.cache.withItems(list, readFile: { _ in false }) { n, view in items[n] = CopiedItem(view, tag: wantTag) }
+            try s.cache.withItems(list, readFile: { _ in false }) { n, view in
+                try refuseFileWithoutWaiting(view)
+                items[n] = CopiedItem(view, tag: wantTag)
+            }
         }
         let result = try PyRef(new: PyDict_New())
         for n in items.indices {

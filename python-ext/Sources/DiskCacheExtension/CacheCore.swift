@@ -87,6 +87,16 @@ func missing(_ d: PyObj?, wantExpire: Bool, wantTag: Bool) throws -> PyRef {
     try wrap(PyRef(borrowing: d ?? dcs_py_none()), expire: nil, tag: .none, wantExpire: wantExpire, wantTag: wantTag)
 }
 
+/// In "attempt without waiting" mode (`_engine.attempt`), a value in a file of its own is not
+/// read here (the extension reads it, which waits for the disk): the call is refused before
+/// the engine counts the hit or records the access.
+@inline(__always)
+func refuseFileWithoutWaiting(_ view: ItemView) throws {
+    if view.filePath != nil && DiskCache.isWithoutWaiting {
+        throw DiskCacheError(.wouldBlock, "Would wait (reading a value file); nothing was done")
+    }
+}
+
 /// Reads a live item, copied out of the engine into `item`; false on a miss.
 func readItem(_ s: CoreState, _ key: PyObj, into item: inout CopiedItem, tag: Bool, retry: Bool) throws -> Bool {
     // Value files are never read by the engine here: their bytes go straight into the
@@ -96,6 +106,7 @@ func readItem(_ s: CoreState, _ key: PyObj, into item: inout CopiedItem, tag: Bo
     return try s.withKey(key) { k in
         try retrying(retry) {
             try s.cache.withItem(k, readFile: { _ in false }) { view -> Bool in
+                try refuseFileWithoutWaiting(view)
                 item.fill(view, tag: tag, buffer: &buffer)
                 return true
             }

@@ -157,6 +157,28 @@ let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, args in
     return PyRef.none.take()
 }
 
+/// `_engine.attempt(fn, *args, **kwargs)`: calls `fn` in the engine's "attempt without
+/// waiting" mode on this thread (`DiskCache.withoutWaiting`). Returns `(True, result)`, or
+/// `(False, None)` when an engine call inside would have waited (for another thread's or
+/// process's lock, a value file, network I/O ...): it had no effect, and the caller makes the
+/// call again where waiting is allowed (the asyncio methods: off the event loop). Any other
+/// exception propagates.
+let moduleAttempt: FastCallFunction = { _, args, nargs, kwnames in
+    guard let args, nargs >= 1, let fn = args[0] else {
+        pythonError(PyExc_TypeError, "attempt(fn, *args, **kwargs) takes the callable first")
+        return nil
+    }
+    let result = DiskCache.withoutWaiting { dcs_vectorcall(fn, args + 1, nargs - 1, kwnames) }
+    return returning {
+        guard let result else {
+            guard let wouldBlock = imports.wouldBlock, PyErr_ExceptionMatches(wouldBlock) != 0 else { throw PythonErrorSet() }
+            PyErr_Clear()
+            return try .tuple(try PyRef(new: PyBool_FromLong(0)), .none)
+        }
+        return try .tuple(try PyRef(new: PyBool_FromLong(1)), try PyRef(new: result))
+    }
+}
+
 /// `_fast_slots(cls)`: after `class Cache(CacheCore)` sets `__delitem__ = CacheCore._delitem`
 /// (so explicit calls return True and take `retry`, as python-diskcache's do), restore the
 /// direct C path for `cache[key] = value` and `del cache[key]`.
@@ -179,6 +201,7 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
             ioOpen: try PyRef.attribute("io", "open").take(),
             timeout: nil,
             readOnly: nil,
+            wouldBlock: nil,
             rb: try PyRef.string("rb").take()
         )
     } catch {
@@ -188,17 +211,21 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     Blocking.willWait = { dcs_gil_held() != 0 ? dcs_save_thread() : nil }
     Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
 
-    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 5)
+    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 6)
     functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_VARARGS, ml_doc: nil)
     functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
     functions[2] = PyMethodDef(ml_name: UnsafePointer(strdup("_pairs")), ml_meth: unsafeBitCast(modulePairs, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
     functions[3] = PyMethodDef(ml_name: UnsafePointer(strdup("_iterable")), ml_meth: unsafeBitCast(moduleIterable, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
-    functions[4] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    functions[4] = fastMethod("attempt", moduleAttempt, "attempt(fn, *args, **kwargs) -> (done, result): fn called without letting the engine wait; (False, None) if it would have.")
+    functions[5] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
     do {
         let module = try PyRef(new: PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION))
         let type = try PyRef(new: makeCoreType())
         // PyModule_AddObjectRef leaves the caller's reference to the caller.
         if PyModule_AddObjectRef(module.borrowed, "CacheCore", type.borrowed) < 0 { throw PythonErrorSet() }
+        let wouldBlock = try PyRef(new: PyErr_NewException("diskcache_swift._engine.WouldBlock", PyExc_BaseException, nil))
+        if PyModule_AddObjectRef(module.borrowed, "WouldBlock", wouldBlock.borrowed) < 0 { throw PythonErrorSet() }
+        imports.wouldBlock = wouldBlock.take()
         return module.take()
     } catch {
         return nil
