@@ -114,11 +114,13 @@ def test_uncontended_calls_stay_on_the_loop_thread(tmp_path):
         assert await cache.atouch('k', 10)
         assert await cache.aset_many({'x': 1, 'y': 2}) == 2
         assert await cache.aget_many(['x', 'y']) == {'x': 1, 'y': 2}
+        assert await cache.apop('x') == 1
         assert await cache.adelete('y')
         uncontended = list(executor.submitted)
-        # pop runs as a transaction (its value is made before the item goes), which the engine
-        # does not attempt without waiting: apop always goes to the executor for now.
-        assert await cache.apop('x') == 1
+        # A pickled value is popped in a transaction (unpickling may fail; the item then
+        # stays), which the engine does not begin without waiting: off the loop.
+        await cache.aset('p', [1, 2])
+        assert await cache.apop('p') == [1, 2]
         assert [f.__name__ for f in executor.submitted] == ['pop']
         executor.submitted.clear()
         # A value in a file of its own: written and read off the loop.
@@ -316,5 +318,10 @@ def test_attempt_reports_a_refused_wait(tmp_path):
     assert dc.core._engine.attempt(cache.get, 'k', default=None) == (True, 'v')
     assert dc.core._engine.attempt(cache.set, 'big', b'b' * 100_000) == (False, None)
     assert 'big' not in cache  # refused before any effect
+    cache.set('pickled', {'a': 1})
+    assert dc.core._engine.attempt(cache.pop, 'pickled') == (False, None)
+    assert cache.get('pickled') == {'a': 1}
+    assert dc.core._engine.attempt(cache.pop, 'k') == (True, 'v')
+    assert 'k' not in cache
     with pytest.raises(TypeError):
         dc.core._engine.attempt()

@@ -391,6 +391,25 @@ let cachePop: FastCallFunction = { slf, args, nargs, kw in
         // One transaction: if the value cannot be made (unpickling, a custom Disk's fetch),
         // the item is not removed.
         var result: PyRef? = nil
+        if DiskCache.isWithoutWaiting && s.customDisk == nil {
+            // `_engine.attempt` (asyncio): the engine begins no transaction without waiting, so
+            // only a value that cannot fail to be made is popped here, in one plain write; a
+            // pickled value or tag is refused before anything happened (and popped in a
+            // transaction off the loop). A value file is refused by the engine.
+            var item: CopiedItem? = nil
+            try s.withKey(a[.key]!) { k in
+                item = try s.cache.pop(k) { view -> CopiedItem in
+                    if view.kind == .pickle || (wantTag && view.tagKind == .pickle) {
+                        throw DiskCacheError(.wouldBlock, "Would wait (a pickled value is popped in a transaction); nothing was done")
+                    }
+                    return CopiedItem(view, tag: wantTag)
+                }
+            }
+            if let item, let value = try s.value(of: item, read: false) {
+                return try wrap(value, expire: item.expire, tag: wantTag ? try item.tagObject() : .none, wantExpire: wantExpire, wantTag: wantTag)
+            }
+            return try missing(a[.default], wantExpire: wantExpire, wantTag: wantTag)
+        }
         try s.withKey(a[.key]!) { k in
             try transaction(s, retry: retry) {
                 guard let item = try s.cache.pop(k, { CopiedItem($0, tag: wantTag) }),
