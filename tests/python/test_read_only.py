@@ -300,3 +300,27 @@ def test_unprivileged_user(tmp_path):
         assert second == {'later': 'seen', 'small': None}
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_network_mode(tmp_path):
+    directory = str(tmp_path / 'net')
+    writer = dc.Cache(directory, network=True)
+    writer.set('a', 'alpha')
+    writer.set('big', b'n' * 100_000)
+    before = listing(directory)
+    cache = dc.Cache(directory, read_only=True)  # the directory's marker says network mode
+    assert cache.network and cache.read_only
+    assert cache.get('a') == 'alpha' and len(cache.get('big')) == 100_000
+    with pytest.raises(dc.ReadOnlyError):
+        cache.set('b', 1)
+    assert listing(directory) == before
+    writer.set('b', 'beta')
+    # Network-mode reads look for other processes' batches at most every 5 ms.
+    import time
+
+    deadline = time.monotonic() + 10
+    while cache.get('b') is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get('b') == 'beta'
+    cache.close()
+    writer.close()
