@@ -67,6 +67,9 @@ WRITES = {
     'stats_enable': lambda c: c.stats(enable=True),
     'transact': lambda c: c.transact().__enter__(),
     'create_tag_index': lambda c: c.create_tag_index(),
+    'set_many': lambda c: c.set_many({'new': 1, 'other': 2}),
+    'delete_many': lambda c: c.delete_many(['small', 'number']),
+    'vacuum': lambda c: c.vacuum(),
 }
 
 
@@ -83,6 +86,12 @@ def expected_reads(cache):
         'peek': cache.peek(prefix='q'),
         'peekitem': cache.peekitem()[0],
         'volume': cache.volume() > 0,
+        'reversed': list(map(str, reversed(cache))),
+        'iterkeys': list(map(str, cache.iterkeys())),
+        'items': [(str(k), v if not isinstance(v, bytes) else len(v)) for k, v in cache.items()],
+        'get_many': sorted(cache.get_many(['small', 'number', 'nope']).items()),
+        'by_tag': list(cache.iterkeys_by_tag('t')),
+        'exists': cache.exists('small'),
     }
 
 
