@@ -325,3 +325,15 @@ def test_attempt_reports_a_refused_wait(tmp_path):
     assert 'k' not in cache
     with pytest.raises(TypeError):
         dc.core._engine.attempt()
+
+
+def test_refused_get_many_counts_nothing(tmp_path):
+    cache = dc.Cache(str(tmp_path), statistics=1)
+    cache.set('a', 1)
+    cache.set('big', b'b' * 100_000)
+    before = cache.stats()
+    # 'a' is seen before the value file is met: the refusal must not have counted it.
+    assert dc.core._engine.attempt(cache.get_many, ['a', 'big']) == (False, None)
+    assert cache.stats() == before
+    assert cache.get_many(['a', 'big', 'nope']) == {'a': 1, 'big': b'b' * 100_000}
+    assert cache.stats() == (before[0] + 2, before[1] + 1)

@@ -144,12 +144,12 @@ extension DiskCache {
                     if let i = index.find(key(n)), !index.table[i].isExpired(at: now) {
                         found = try withLiveRecord(i, readFile: readFile) { try body(n, $0) } != nil
                     }
-                    if recordingAccess {
-                        countStat(hit: found)
-                        if found { hits.append(n) }
-                    }
+                    if recordingAccess && found { hits.append(n) }
                 }
             }
+            // Counted once every item was seen: a `body` that throws (a read refused without
+            // waiting, to be made again) leaves the counters as they were.
+            if recordingAccess { countStats(hits: hits.count, misses: keys.count - hits.count) }
         }
         guard !hits.isEmpty, settings.policy == .leastRecentlyUsed || settings.policy == .leastFrequentlyUsed else { return }
         try recordAccess {
