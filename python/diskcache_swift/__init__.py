@@ -12,7 +12,9 @@ from .core import (
     Cache,
     Disk,
     EmptyDirWarning,
+    ItemInfo,
     JSONDisk,
+    ReadOnlyError,
     Timeout,
     UnknownFileWarning,
 )
@@ -28,6 +30,8 @@ from .recipes import (
     throttle,
 )
 
+# diskcache_swift's additions (ReadOnlyError) are importable but kept out of __all__, which
+# stays python-diskcache's (tests/python/test_api.py compares them).
 __all__ = [
     'Averager',
     'BoundedSemaphore',
@@ -50,6 +54,9 @@ __all__ = [
     'memoize_stampede',
     'throttle',
 ]
+
+# diskcache_swift additions are importable by name but left out of __all__, which stays
+# python-diskcache's (``from diskcache import *`` gives the same names).
 
 try:
     from .djangocache import DjangoCache  # noqa

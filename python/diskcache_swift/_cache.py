@@ -15,12 +15,13 @@ import warnings
 
 from . import _engine
 from . import core
+from ._asyncio import AsyncMethods
 
 
-class Cache(_engine.CacheCore):
+class Cache(_engine.CacheCore, AsyncMethods):
     """Disk and file backed cache."""
 
-    def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, **settings):
+    def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, read_only=False, **settings):
         """Open (creating if needed) the cache in `directory`.
 
         `network` (diskcache_swift only) chooses how processes coordinate: None detects
@@ -28,7 +29,15 @@ class Cache(_engine.CacheCore):
         Ceph, Lustre, 9p, AFS ...) and directories already in network mode; True/False
         force it. `network_lease` (seconds, network mode) is how long a write may hold the
         cache before other processes abandon it and it fails with Timeout.
+
+        `read_only` (diskcache_swift only) opens an existing cache without writing to its
+        directory (which may belong to another user or be on a read-only filesystem): no
+        file is created or changed, other processes' writes show as usual, and every write
+        raises `ReadOnlyError` (an OSError with errno EROFS) having changed nothing.
+        Settings given must match the stored ones.
         """
+        if 'max_entries' in settings:
+            _check_max_entries(settings['max_entries'])
         try:
             assert issubclass(disk, core.Disk)
         except (TypeError, AssertionError):
@@ -40,7 +49,8 @@ class Cache(_engine.CacheCore):
         directory = op.expandvars(directory)
         self._directory = directory
         self._timeout = 0
-        if not op.isdir(directory):
+        self._read_only = bool(read_only)
+        if not op.isdir(directory) and not read_only:
             try:
                 os.makedirs(directory, 0o755)
             except OSError as error:
@@ -52,7 +62,7 @@ class Cache(_engine.CacheCore):
         for key in core.METADATA:
             settings.pop(key, None)
         persisted = {key: value for key, value in settings.items() if value is not None}
-        super().__init__(directory, persisted, network, float(network_lease), float(timeout))
+        super().__init__(directory, persisted, network, float(network_lease), float(timeout), self._read_only)
         sets = dict(core.DEFAULT_SETTINGS)
         sets.update(self._settings())
         sets.update(settings)
@@ -62,6 +72,7 @@ class Cache(_engine.CacheCore):
         self._disk = disk(directory, **disk_args)
         self._timeout = timeout
         self._apply_disk()
+        self.max_entries = _stored_max_entries(self)
         self.count = len(self)
         self.size = self._volume()
         self.hits, self.misses = self._stats()
@@ -75,6 +86,8 @@ class Cache(_engine.CacheCore):
     def _apply_disk(self):
         disk = self._disk
         custom = None if type(disk) is core.Disk else disk
+        # The asyncio methods attempt calls on the loop's thread only without Python Disk code.
+        self._async_direct = custom is None
         # The engine removes value files itself unless the Disk has its own way.
         remove = None if type(disk).remove is core.Disk.remove else disk.remove
         self._configure(int(disk.min_file_size), disk.pickle_protocol, custom, float(self._timeout), remove)
@@ -83,6 +96,11 @@ class Cache(_engine.CacheCore):
     def directory(self):
         """Cache directory."""
         return self._directory
+
+    @property
+    def read_only(self):
+        """Whether the cache was opened read-only (writes raise ReadOnlyError)."""
+        return self._read_only
 
     @property
     def timeout(self):
@@ -149,7 +167,10 @@ class Cache(_engine.CacheCore):
         if reset:
             self._reset_stats()
             self.hits = self.misses = 0
-        self.reset('statistics', enable)
+        if not (self._read_only and self._settings().get('statistics') == enable):
+            self.reset('statistics', enable)
+        else:
+            self.statistics = enable
         return result
 
     def volume(self):
@@ -194,6 +215,8 @@ class Cache(_engine.CacheCore):
 
     def reset(self, key, value=core.ENOVAL, update=True):
         """Reset `key` and `value` item from Settings; returns the value."""
+        if key == 'max_entries':
+            return _reset_max_entries(self, value, update)
         if value is core.ENOVAL:
             if key == 'count':
                 value = len(self)
@@ -233,6 +256,81 @@ class Cache(_engine.CacheCore):
 
     def __setstate__(self, state):
         self.__init__(*state)
+
+    # ---- diskcache_swift additions (issue 11, batches branch): batches, listing ----------
+    # get_many(keys, default=None, read=False, expire_time=False, tag=False, retry=False),
+    # set_many(items, expire=None, read=False, tag=None, retry=False) and
+    # delete_many(keys, retry=False) are the engine's own (CacheCore): one call each, one
+    # read or one write (one lock acquisition, one append) per batch.
+
+    def keys(self):
+        """List of the keys of the live (unexpired) items, in insertion order (a snapshot)."""
+        return self._live_keys()
+
+    def values(self):
+        """List of the values of the live items, in insertion order (a snapshot)."""
+        return [value for _, value in self._live_items()]
+
+    def items(self):
+        """List of (key, value) of the live items, in insertion order (a snapshot)."""
+        return self._live_items()
+
+    def exists(self, key):
+        """Whether a live item is stored under `key` (``key in cache``)."""
+        return key in self
+
+    def vacuum(self):
+        """Compact the cache's log now (the engine also does it when dead space grows)."""
+        self._compact()
+
+    def iterkeys_by_tag(self, tag):
+        """Iterate the keys of the items carrying `tag`, in insertion order, without reading
+        values (expired items not yet removed included, as in iteration)."""
+        return iter(self._keys_by_tag(tag))
+
+    def iterinfo(self, reverse=False):
+        """Iterate ItemInfo(key, expire_time, tag, store_time, size) of every item in
+        insertion order (reversed with `reverse`), from the index and the records' metadata:
+        values are never read. Expired items not yet removed are included, as in iteration."""
+        bounds = self._rowid_bounds()
+        if bounds is None:
+            return
+        cursor, bound = None, bounds[1]
+        while True:
+            infos, cursor = self._info_page(cursor, bound, bool(reverse), 100)
+            if not infos:
+                return
+            for info in infos:
+                yield core.ItemInfo(*info)
+
+    # ---- end of the batches branch's block ------------------------------------------------
+
+
+def _check_max_entries(value):
+    """max_entries: None or 0 (no bound) or a positive int."""
+    if value is None:
+        return
+    if type(value) is bool or not isinstance(value, int):
+        raise TypeError('max_entries must be an int or None, not %s' % type(value).__name__)
+    if value < 0:
+        raise ValueError('max_entries must be 0 or more (0 or None: no bound), not %r' % value)
+
+
+def _stored_max_entries(cache):
+    return cache._settings().get('max_entries') or None
+
+
+def _reset_max_entries(cache, value, update):
+    # Persisted as an int (0: no bound); the attribute is None when there is none.
+    if value is core.ENOVAL:
+        value = _stored_max_entries(cache)
+    else:
+        _check_max_entries(value)
+        if update:
+            cache._update_setting('max_entries', value or 0)
+        value = value or None
+    cache.max_entries = value
+    return value
 
 
 def _getitem_via_get(self, key):

@@ -5,6 +5,7 @@ import codecs
 import contextlib as cl
 import errno
 import functools as ft
+import inspect
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import os.path as op
 import pickle
 import pickletools
 import tempfile
+import typing
 import warnings
 import zlib
 
@@ -88,8 +90,34 @@ EVICTION_POLICY = {
 }
 
 
+class ItemInfo(typing.NamedTuple):
+    """What Cache.iterinfo yields for an item, without reading its value (diskcache_swift).
+
+    `expire_time` and `store_time` are seconds since the epoch (`expire_time` None: never
+    expires); `size` is the value's size as stored, in bytes: its encoded form in the log
+    (UTF-8 for str, the pickle for pickled values, 8 for int and float) or its file's size.
+    """
+
+    key: typing.Any
+    expire_time: typing.Optional[float]
+    tag: typing.Any
+    store_time: float
+    size: int
+
+
 class Timeout(Exception):
     """Database timeout expired."""
+
+
+class ReadOnlyError(OSError):
+    """A write to a cache opened with ``read_only=True`` (diskcache_swift only).
+
+    Raised by every method that would change the cache (set, add, delete, pop, incr, touch,
+    push, pull, clear, expire, evict, cull, transact, check, a settings change ...) before it
+    has any effect; also raised when a read-only open finds no cache to read (the directory
+    holds none yet) or asks for settings other than the stored ones. An ``OSError`` with
+    ``errno.EROFS``, so code that already handles a read-only filesystem handles it too.
+    """
 
 
 class UnknownFileWarning(UserWarning):
@@ -100,7 +128,7 @@ class EmptyDirWarning(UserWarning):
     """Warning used by Cache.check for empty directories."""
 
 
-_engine._setup(Timeout)
+_engine._setup(Timeout, ReadOnlyError)
 
 
 def full_name(func):
@@ -300,6 +328,17 @@ def _memoize(cache, name, typed, expire, tag, ignore):
 
     def decorator(func):
         base = (full_name(func),) if name is None else (name,)
+
+        # --- asyncio (diskcache_swift; python-diskcache #356): an async def gets an async
+        # wrapper with stampede protection (see _asyncio.memoize_async). ---
+        if inspect.iscoroutinefunction(func):
+            from ._asyncio import memoize_async
+
+            def key_of(*args, **kwargs):
+                return args_to_key(base, args, kwargs, typed, ignore)
+
+            return memoize_async(cache, func, key_of, expire, tag)
+        # --- end asyncio ---
 
         @ft.wraps(func)
         def wrapper(*args, **kwargs):

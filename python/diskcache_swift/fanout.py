@@ -8,11 +8,13 @@ import os.path as op
 import tempfile
 import time
 
+from . import _engine
 from .core import DEFAULT_SETTINGS, ENOVAL, Cache, Disk, Timeout, _memoize
 from .persistent import Deque, Index
+from ._asyncio import AsyncMethods  # aget, aset ... (diskcache_swift)
 
 
-class FanoutCache:
+class FanoutCache(AsyncMethods):
     """Cache that shards keys and values."""
 
     def __init__(self, directory=None, shards=8, timeout=0.010, disk=Disk, **settings):
@@ -22,18 +24,26 @@ class FanoutCache:
         directory = op.expanduser(directory)
         directory = op.expandvars(directory)
         default_size_limit = DEFAULT_SETTINGS['size_limit']
-        size_limit = settings.pop('size_limit', default_size_limit) / shards
+        # Read-only: the shards' stored limit stands unless one is asked for (and must match).
+        limit = {} if settings.get('read_only') and 'size_limit' not in settings else {
+            'size_limit': settings.pop('size_limit', default_size_limit) / shards
+        }
+        settings.pop('size_limit', None)
+        if settings.get('max_entries'):
+            # Split like size_limit; every shard keeps at least one item.
+            settings['max_entries'] = _shard_max_entries(settings['max_entries'], shards)
         self._count = shards
         self._directory = directory
         self._disk = disk
-        # diskcache_swift's coordination mode, passed on to every sub-cache.
-        self._network = {k: settings[k] for k in ('network', 'network_lease') if k in settings}
+        self._async_direct = disk is Disk  # see AsyncMethods
+        # diskcache_swift's coordination mode and read-only flag, passed on to every sub-cache.
+        self._network = {k: settings[k] for k in ('network', 'network_lease', 'read_only') if k in settings}
         self._shards = tuple(
             Cache(
                 directory=op.join(directory, '%03d' % num),
                 timeout=timeout,
                 disk=disk,
-                size_limit=size_limit,
+                **limit,
                 **settings,
             )
             for num in range(shards)
@@ -49,7 +59,7 @@ class FanoutCache:
         return self._directory
 
     def __getattr__(self, name):
-        safe_names = {'timeout', 'disk'}
+        safe_names = {'timeout', 'disk', 'max_entries'}
         valid_name = name in DEFAULT_SETTINGS or name in safe_names
         assert valid_name, 'cannot access {} in cache shard'.format(name)
         return getattr(self._shards[0], name)
@@ -279,3 +289,162 @@ class FanoutCache:
     def memoize(self, name=None, typed=False, expire=None, tag=None, ignore=()):
         """Memoizing cache decorator (see Cache.memoize)."""
         return _memoize(self, name, typed, expire, tag, ignore)
+
+    # ---- diskcache_swift additions (issue 11, batches branch) -----------------------------
+    # Batches go to each shard once: one call into the engine, one lock acquisition and one
+    # append per shard. Listing walks the shards in order, as iteration does.
+
+    def _by_shard(self, keys):
+        """{shard number: [key, ...]} in the order given."""
+        groups = {}
+        for key in keys:
+            groups.setdefault(self._hash(key) % self._count, []).append(key)
+        return groups
+
+    def get_many(self, keys, default=None, read=False, expire_time=False, tag=False, retry=False):
+        """Retrieve many keys: a dict of those present (see Cache.get_many), in the order
+        given. A shard that times out answers as if its keys were missing."""
+        keys = _engine._iterable(keys, 'keys')
+        found = {}
+        for num, shard_keys in self._by_shard(keys).items():
+            try:
+                found.update(self._shards[num].get_many(shard_keys, default, read, expire_time, tag, retry))
+            except Timeout:
+                if default is not None:
+                    found.update((key, _shaped(default, expire_time, tag)) for key in shard_keys)
+        return {key: found[key] for key in keys if key in found}
+
+    def set_many(self, items, expire=None, read=False, tag=None, retry=False):
+        """Set many (key, value) items (see Cache.set_many): all or none, across shards too.
+        Returns the count stored; 0 if a shard's lock timed out (nothing is stored then)."""
+        groups = {}
+        for key, value in _engine._pairs(items):
+            groups.setdefault(self._hash(key) % self._count, []).append((key, value))
+        if len(groups) <= 1:
+            try:
+                return sum(self._shards[num].set_many(pairs, expire, read, tag, retry) for num, pairs in groups.items())
+            except Timeout:
+                return 0
+        # Several shards: each takes its lock in one transaction, in shard order (as
+        # transact() does), so that a failing item anywhere stores none.
+        begun = []
+        try:
+            for num in sorted(groups):
+                self._shards[num]._begin(retry)
+                begun.append(self._shards[num])
+        except Timeout:
+            for shard in reversed(begun):
+                shard._end(False)
+            return 0
+        try:
+            stored = sum(self._shards[num].set_many(groups[num], expire, read, tag) for num in sorted(groups))
+        except BaseException:
+            for shard in reversed(begun):
+                shard._end(False)
+            raise
+        for shard in begun:
+            shard._end(True)
+        return stored
+
+    def delete_many(self, keys, retry=False):
+        """Delete many keys; returns the count that were present (a shard that times out
+        deletes none and counts 0)."""
+        keys = _engine._iterable(keys, 'keys')
+        total = 0
+        for num, shard_keys in self._by_shard(keys).items():
+            try:
+                total += self._shards[num].delete_many(shard_keys, retry)
+            except Timeout:
+                pass
+        return total
+
+    def keys(self):
+        """List of the live keys, shard by shard (each in insertion order)."""
+        return [key for shard in self._shards for key in shard.keys()]
+
+    def values(self):
+        """List of the live values, in the order of keys()."""
+        return [value for shard in self._shards for value in shard.values()]
+
+    def items(self):
+        """List of (key, value) of the live items, in the order of keys()."""
+        return [item for shard in self._shards for item in shard.items()]
+
+    def exists(self, key):
+        """Whether a live item is stored under `key`."""
+        return key in self
+
+    def vacuum(self):
+        """Compact every shard's log now."""
+        for shard in self._shards:
+            shard.vacuum()
+
+    def iterkeys_by_tag(self, tag):
+        """Iterate the keys carrying `tag`, shard by shard (see Cache.iterkeys_by_tag)."""
+        return iter([key for shard in self._shards for key in shard.iterkeys_by_tag(tag)])
+
+    def iterinfo(self, reverse=False):
+        """Iterate ItemInfo of every item, shard by shard as iteration goes (see
+        Cache.iterinfo); values are never read."""
+        shards = reversed(self._shards) if reverse else self._shards
+        return it.chain.from_iterable(shard.iterinfo(reverse) for shard in shards)
+
+    # Queues: every operation on the queue of one `prefix` goes to one shard, the shard the
+    # key str(prefix) hashes to (None: the key None's), so a queue keeps its order exactly
+    # as Cache's does. Its items live in that shard: len, iteration, clear, evict and expire
+    # see them, but get/[]/delete of a pushed key look in the shard that key hashes to.
+
+    def _queue_shard(self, prefix):
+        return self._shard(None if prefix is None else str(prefix))
+
+    def push(self, value, prefix=None, side='back', expire=None, read=False, tag=None, retry=False):
+        """Push `value` onto `side` of the queue of `prefix` (see Cache.push); returns the
+        key, or None if the shard's lock timed out."""
+        try:
+            return self._queue_shard(prefix).push(value, prefix, side, expire, read, tag, retry)
+        except Timeout:
+            return None
+
+    def pull(self, prefix=None, default=(None, None), side='front', expire_time=False, tag=False, retry=False):
+        """Pull (key, value) from `side` of the queue of `prefix` (see Cache.pull);
+        `default` when empty or if the shard's lock timed out."""
+        try:
+            return self._queue_shard(prefix).pull(prefix, default, side, expire_time, tag, retry)
+        except Timeout:
+            return _shaped(default, expire_time, tag)
+
+    def peek(self, prefix=None, default=(None, None), side='front', expire_time=False, tag=False, retry=False):
+        """Peek at (key, value) at `side` of the queue of `prefix` (see Cache.peek)."""
+        try:
+            return self._queue_shard(prefix).peek(prefix, default, side, expire_time, tag, retry)
+        except Timeout:
+            return _shaped(default, expire_time, tag)
+
+    def peekitem(self, last=True, expire_time=False, tag=False, retry=False):
+        """(key, value) of the last (or first) item in iteration order: the last item of the
+        last non-empty shard (the first of the first), as reversed(cache) (iter(cache))
+        would give it. KeyError if the cache is empty."""
+        shards = reversed(self._shards) if last else self._shards
+        for shard in shards:
+            try:
+                return shard.peekitem(last, expire_time, tag, retry)
+            except KeyError:
+                continue
+        raise KeyError('dictionary is empty')
+
+    # ---- end of the batches branch's block ------------------------------------------------
+
+
+def _shard_max_entries(max_entries, shards):
+    if type(max_entries) is int and max_entries > 0:
+        return max(1, max_entries // shards)
+    return max_entries  # left for Cache to accept (0) or reject
+
+
+def _shaped(value, expire_time, tag):
+    """A queue's default in the shape pull/peek return it."""
+    if expire_time and tag:
+        return value, None, None
+    if expire_time or tag:
+        return value, None
+    return value

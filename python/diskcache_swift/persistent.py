@@ -31,11 +31,27 @@ def _sequence_comparison(compare, description):
     return method
 
 
-class Deque(Sequence):
+class _ClosingCache:
+    """close() and ``with`` for Deque and Index (diskcache_swift additions, issue 11)."""
+
+    def close(self):
+        """Close the underlying cache's files; the next use reopens them."""
+        self._cache.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
+
+class Deque(Sequence, _ClosingCache):
     """Persistent sequence with double-ended queue semantics."""
 
-    def __init__(self, iterable=(), directory=None, maxlen=None):
-        self._cache = Cache(directory, eviction_policy='none')
+    def __init__(self, iterable=(), directory=None, maxlen=None, read_only=False):
+        # read_only (diskcache_swift only): see Cache; Index takes items as keywords, so a
+        # read-only Index is Index.fromcache(Cache(directory, read_only=True)).
+        self._cache = Cache(directory, eviction_policy='none', **({'read_only': True} if read_only else {}))
         self._maxlen = float('inf') if maxlen is None else maxlen
         self._extend(iterable)
 
@@ -291,7 +307,7 @@ class Deque(Sequence):
             yield
 
 
-class Index(MutableMapping):
+class Index(MutableMapping, _ClosingCache):
     """Persistent mutable mapping with insertion order iteration."""
 
     def __init__(self, *args, **kwargs):

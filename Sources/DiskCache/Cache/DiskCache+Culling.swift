@@ -1,12 +1,17 @@
 extension DiskCache {
     /// python-diskcache's auto-cull after a write, in the same write: up to `cull_limit`
     /// expired items (soonest expiry first), then, if the policy evicts and the cache is at or
-    /// over its size limit, as many items as the remaining budget in policy order.
+    /// over its size limit, as many items as the remaining budget in policy order; or, over
+    /// `max_entries` only, the items over it (at most the remaining budget).
     func cullAfterWrite(_ now: Double) throws {
         var budget = settings.cullLimit
         if budget <= 0 { return }
         budget -= removeExpired(before: now, limit: budget, strictlyPositive: false)
-        if budget <= 0 || settings.policy == .none || index.volume < settings.sizeLimit { return }
+        if budget <= 0 || settings.policy == .none { return }
+        if index.volume < settings.sizeLimit {
+            budget = min(budget, settings.entriesOver(index.count))
+            if budget <= 0 { return }
+        }
         for i in victims(budget) { deleteEntry(i) }
     }
 
@@ -80,8 +85,8 @@ extension DiskCache {
         return try withWriting {
             if settings.policy == .none { return 0 }
             var removed = expired
-            while index.volume > settings.sizeLimit {
-                let v = victims(10)
+            while index.volume > settings.sizeLimit || settings.entriesOver(index.count) > 0 {
+                let v = victims(index.volume > settings.sizeLimit ? 10 : min(10, settings.entriesOver(index.count)))
                 if v.isEmpty { break }
                 for i in v { deleteEntry(i) }
                 removed += v.count
@@ -92,21 +97,24 @@ extension DiskCache {
 
     /// Removes every item carrying `tag`. Returns the count removed.
     public func evict(tag: KeyRef) throws -> Int {
+        try withWriting {
+            let tagged = try entries(tagged: tag, among: index.table.liveIndices)
+            for i in tagged { deleteEntry(i) }
+            return tagged.count
+        }
+    }
+
+    /// Those of `candidates` whose item carries `tag` (the index's tag hash first, then the
+    /// record's tag).
+    func entries(tagged tag: KeyRef, among candidates: [Int]) throws -> [Int] {
         let wanted = tagHash(kind: tag.kind.rawValue, tag.bytes)
         let wantedIdentity = tag.withIdentity { cls, bytes in (cls, Array(bytes)) }
-        return try withWriting {
-            var removed = 0
-            for i in index.table.liveIndices where index.table.entries[i].tagHash == wanted {
-                let same: Bool = try withEntryRecord(index.table.entries[i]) { r in
-                    guard let t = r?.tagRef else { return false }
-                    return t.withIdentity { cls, bytes in cls == wantedIdentity.0 && Array(bytes) == wantedIdentity.1 }
-                }
-                if same {
-                    deleteEntry(i)
-                    removed += 1
-                }
+        return try candidates.filter { i in
+            guard index.table.entries[i].tagHash == wanted else { return false }
+            return try withEntryRecord(index.table.entries[i]) { r in
+                guard let t = r?.tagRef else { return false }
+                return t.withIdentity { cls, bytes in cls == wantedIdentity.0 && Array(bytes) == wantedIdentity.1 }
             }
-            return removed
         }
     }
 

@@ -60,13 +60,17 @@ extension DiskCache {
     /// The value file for a source that goes to a file (written or adopted now, before any
     /// lock is taken); nil when the value goes inline.
     func externalValue(for source: ValueSource) throws -> ExternalValue? {
+        try checkWritable()
         switch source {
         case .bytes(let value, let storage):
             guard try placeInFile(value.count, storage) else { return nil }
+            try NoWait.refuse("writing a value file")
             return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
         case .stream(let next):
+            try NoWait.refuse("writing a value file")
             return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, next)
         case .existingFile(let name):
+            try NoWait.refuse("reading a value file")
             return try ValueFiles.adopt(directory: directory, name: name)
         }
     }
@@ -90,10 +94,7 @@ extension DiskCache {
                 countStat(hit: false)
                 return nil
             }
-            let r = try withEntryRecord(e) { record -> R? in
-                guard let record, recordBelongs(record, to: i) else { return nil }
-                return try withValue(record, readFile: readFile, body)
-            }
+            let r = try withLiveRecord(i, readFile: readFile, body)
             countStat(hit: r != nil)
             accessed = r != nil
             return r
@@ -102,6 +103,16 @@ extension DiskCache {
             try noteAccess(key)
         }
         return result
+    }
+
+    /// Calls `body` with entry `i`'s item, or returns nil if its record is damaged or its
+    /// value file is missing (a miss: a damaged item is never served).
+    @inline(__always)
+    func withLiveRecord<R>(_ i: Int, readFile: (ItemKind) -> Bool, _ body: (ItemView) throws -> R) throws -> R? {
+        try withEntryRecord(index.table[i]) { record -> R? in
+            guard let record, recordBelongs(record, to: i) else { return nil }
+            return try withValue(record, readFile: readFile, body)
+        }
     }
 
     /// Whether a (checksum-verified) record is a put of entry `i`'s key. Guards against
@@ -173,6 +184,7 @@ extension DiskCache {
             view.fileCRC = ext.crc
             return try body(view)
         }
+        try NoWait.refuse("reading a value file")
         // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB.
         var buffer = fileScratch
         fileScratch = []
@@ -207,16 +219,31 @@ extension DiskCache {
     /// wait for another thread's transaction (see `PublishedView`): while one is open, the
     /// access goes unrecorded.
     func noteAccess(_ key: KeyRef) throws {
-        guard writer.acquire(deadline: monotonicClock()) else { return }
+        try recordAccess { appendAccess(key) }
+    }
+
+    /// Runs `append` (of access records) as a write that never waits for another thread: see
+    /// `noteAccess`.
+    func recordAccess(_ append: () -> Void) throws {
+        // Read-only: the access order stays as the writers left it.
+        guard !isReadOnly, writer.tryAcquire() else { return }
         defer { writer.release() }
-        try withWriting {
-            guard index.find(key) != nil else { return }
-            var h = RecordHeader(kind: .access)
-            h.keyKind = key.kind.rawValue
-            h.storeTime = wallClock()
-            h.aux = 1
-            appendRecord(h, key: key.bytes)
+        do {
+            try withWriting(append)
+        } catch let e as DiskCacheError where e.code == .wouldBlock {
+            // The read had its effect (a hit counted): the access goes unrecorded rather than
+            // making the read fail, as while another thread has a transaction open.
         }
+    }
+
+    /// Appends an access record for a key that is (still) there.
+    func appendAccess(_ key: KeyRef) {
+        guard index.find(key) != nil else { return }
+        var h = RecordHeader(kind: .access)
+        h.keyKind = key.kind.rawValue
+        h.storeTime = wallClock()
+        h.aux = 1
+        appendRecord(h, key: key.bytes)
     }
 
     // MARK: Writing

@@ -5,11 +5,28 @@ extension DiskCache {
         if PathOps.fileSize(directory) != nil && !PathOps.isDirectory(directory) {
             throw DiskCacheError(.notADirectory, "Could not open cache: '\(directory)' exists and is not a directory")
         }
-        do { try PathOps.makeDirectories(directory) } catch {
-            throw DiskCacheError.io("create cache directory", directory, error)
+        if isReadOnly {
+            guard PathOps.isDirectory(directory) else {
+                throw DiskCacheError(.io, "Could not open cache read-only: '\(directory)' is not a directory", errno: .noSuchFileOrDirectory)
+            }
+        } else {
+            do { try PathOps.makeDirectories(directory) } catch {
+                throw DiskCacheError.io("create cache directory", directory, error)
+            }
         }
-        let log: LogStore = try useNetworkMode() ? try openNetworkLog() : try LocalLog(directory: directory)
+        let log: LogStore = try useNetworkMode() ? try openNetworkLog() : try LocalLog(directory: directory, readOnly: isReadOnly)
         self.log = log
+        if isReadOnly {
+            // No lock and no settling: the published head is what writers left complete.
+            do {
+                try reload(log.publishedHead())
+                try checkOverridesStored()
+            } catch {
+                closeFiles()
+                throw error
+            }
+            return
+        }
         do {
             try log.writers.lock(timeout: writer.timeout)
             holdsExclusive = true
@@ -51,7 +68,24 @@ extension DiskCache {
            names.contains(where: { SegmentFile.id(fromName: $0) != nil }) {
             throw DiskCacheError(.invalidArgument, "Cache directory '\(directory)' holds a local-mode cache; network mode cannot share it with local-mode processes (use a new directory)")
         }
-        return try NetworkLog(directory: directory, lease: networkLease)
+        return try NetworkLog(directory: directory, lease: networkLease, readOnly: isReadOnly)
+    }
+
+    /// Read-only: settings asked for must be those in effect (they cannot be persisted).
+    func checkOverridesStored() throws {
+        let effective = effectiveSettingValues()
+        for (name, value) in overrides.sorted(by: { $0.key < $1.key }) where effective[name] != value {
+            throw DiskCacheError(.readOnly, "Cannot set '\(name)' to \(value) on the cache at '\(directory)': it is open read-only (the stored value is \(effective[name].map { "\($0)" } ?? "unset"))")
+        }
+    }
+
+    /// Throws `.readOnly` if the cache was opened read-only; called before anything a write
+    /// does.
+    @inline(__always)
+    public func checkWritable() throws {
+        if isReadOnly {
+            throw DiskCacheError(.readOnly, "Cannot write to the cache at '\(directory)': it is open read-only")
+        }
     }
 
     /// Whether the cache coordinates in network-filesystem mode.

@@ -1,18 +1,3 @@
-/// A key as stored, returned by iteration and queue operations.
-public struct StoredKey: Hashable, Sendable {
-    public var kind: ItemKind
-    public var bytes: [UInt8]
-
-    public init(kind: ItemKind, bytes: [UInt8]) {
-        self.kind = kind
-        self.bytes = bytes
-    }
-
-    public func withRef<R>(_ body: (KeyRef) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes { try body(KeyRef(kind: kind, bytes: $0)) }
-    }
-}
-
 /// Which end of a queue.
 public enum QueueSide: Sendable {
     case front, back
@@ -92,7 +77,15 @@ extension DiskCache {
     /// it (peek). Expired items met at the end are removed and skipped, as are items whose
     /// value is missing or damaged. Nil if the queue is empty.
     public func pull<R>(prefix: String?, side: QueueSide, remove: Bool, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
-        try withWriting {
+        if isReadOnly && !remove {
+            return try withReading {
+                index.trackQueue(prefix)
+                let numbers = index.queueNumbers(prefix)?.values ?? []
+                let ordered = side == .front ? AnySequence(numbers) : AnySequence(numbers.reversed())
+                return try peekReadOnly(ordered.lazy.compactMap { n in DiskCache.queueKey(prefix, n).withRef { self.index.find($0) } }, body)
+            }
+        }
+        return try withWriting {
             index.trackQueue(prefix)
             while true {
                 guard let numbers = index.queueNumbers(prefix),
@@ -118,7 +111,18 @@ extension DiskCache {
     /// Calls `body` with the first or last item in insertion order (python-diskcache's
     /// `peekitem`), removing expired items met on the way. Nil if the cache is empty.
     public func peekItem<R>(last: Bool, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
-        try withWriting {
+        if isReadOnly {
+            return try withReading {
+                var cursor: Int64? = nil
+                while true {
+                    let page = index.rowPage(after: cursor, bound: Int64.max, reverse: last, limit: 64)
+                    guard let end = page.last else { return nil }
+                    if let r = try peekReadOnly(page, body) { return r }
+                    cursor = index.table.entries[end].rowid
+                }
+            }
+        }
+        return try withWriting {
             while true {
                 guard let i = index.endOfRowOrder(last: last) else { return nil }
                 let e = index.table.entries[i]
@@ -135,6 +139,22 @@ extension DiskCache {
                 deleteEntry(i)
             }
         }
+    }
+
+    /// A read-only cache's peek: the first of `candidates` (entry numbers) that is live,
+    /// passing over expired and damaged items, which only a writer removes.
+    private func peekReadOnly<R>(_ candidates: some Sequence<Int>, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
+        for i in candidates {
+            let e = index.table.entries[i]
+            if e.isExpired(at: wallClock()) { continue }
+            let stored = try storedKey(i)
+            let r: R? = try withEntryRecord(e) { record in
+                guard let record else { return nil }
+                return try withValue(record, readFile: { _ in true }) { try body(stored, $0) }
+            }
+            if let r { return r }
+        }
+        return nil
     }
 
     /// Up to `limit` keys in insertion order after (or, reversed, before) the rowid `cursor`,

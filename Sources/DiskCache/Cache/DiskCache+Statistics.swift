@@ -1,8 +1,13 @@
 /// Hits and misses, counted in this process and added to the shared counters.
 extension DiskCache {
     func countStat(hit: Bool) {
+        countStats(hits: hit ? 1 : 0, misses: hit ? 0 : 1)
+    }
+
+    func countStats(hits: Int, misses: Int) {
         guard settings.statistics else { return }
-        if hit { pendingHits += 1 } else { pendingMisses += 1 }
+        pendingHits += hits
+        pendingMisses += misses
         flushStats()
     }
 

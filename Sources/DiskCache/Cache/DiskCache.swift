@@ -25,6 +25,9 @@ public final class DiskCache: @unchecked Sendable {
     /// nil: detect from the filesystem; true/false: network-filesystem mode forced on/off.
     let networkPreference: Bool?
     let networkLease: Double
+    /// Opened with `readOnly`: nothing in the directory is created or changed, writes throw
+    /// `.readOnly`.
+    public let isReadOnly: Bool
 
     /// Guards the state below; held for the span of one operation.
     var mutex = RecursiveMutex()
@@ -57,6 +60,11 @@ public final class DiskCache: @unchecked Sendable {
     /// those the write created, to remove if it rolls back.
     var removeAfterCommit: [String] = []
     var removeOnRollback: [String] = []
+    /// Value files let go of by writes made without waiting, removed by the next write
+    /// outside the mode.
+    var deferredRemovals: [String] = []
+    /// Whether writes made without waiting left work (readable without `mutex`).
+    let deferredWork = Atomic<Bool>(false)
     /// Names of value files let go of while `reportsRemovedValueFiles` is on, not yet taken.
     var removedValueFiles: [String] = []
     var reportsRemovals = false
@@ -107,8 +115,17 @@ public final class DiskCache: @unchecked Sendable {
     /// the directory already is in network mode), `true`/`false` force it. `lease` (network
     /// mode) is how long a write may hold the cache before others abandon it. `timeout`
     /// bounds the wait for another process's lock, opening included (see `lockTimeout`).
-    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil) throws {
+    ///
+    /// `readOnly` opens an existing cache without writing to its directory at all (which may
+    /// then belong to another user, or be on a read-only filesystem): no lock is taken, no
+    /// file is created or changed (no snapshot, no statistics, no access order for the LRU
+    /// and LFU policies), other processes' writes are followed as usual, and every write
+    /// throws `.readOnly` having changed nothing. `settings` may only repeat what is stored.
+    /// A directory that holds no cache yet, or whose last writer crashed before anyone
+    /// recovered it, throws `.readOnly` too: a writable open sets it up.
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil, readOnly: Bool = false) throws {
         self.directory = directory
+        self.isReadOnly = readOnly
         self.networkPreference = network
         self.networkLease = lease
         self.writer = WriterSlot(timeout: timeout)
@@ -131,6 +148,7 @@ public final class DiskCache: @unchecked Sendable {
     ///   transaction is left as it was (closing used to drop its writes so far and let the
     ///   later ones commit one by one).
     public func close() throws {
+        try NoWait.refuse("closing")
         // Waits for another thread's transaction to end; in this thread's, throws below.
         _ = writer.acquire(deadline: nil)
         defer { writer.release() }
@@ -140,6 +158,7 @@ public final class DiskCache: @unchecked Sendable {
             throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
         }
         flushStats()
+        removeGarbageFiles()
         if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()
     }

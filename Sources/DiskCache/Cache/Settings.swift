@@ -24,6 +24,8 @@ public enum SettingName {
     public static let tagIndex = "tag_index"
     public static let minFileSize = "disk_min_file_size"
     public static let durability = "durability"
+    /// A bound on the number of items (0: none), culled as `size_limit` is.
+    public static let maxEntries = "max_entries"
 }
 
 /// The settings the engine itself acts on, read from the persisted ones.
@@ -34,6 +36,8 @@ struct EffectiveSettings {
     var statistics = false
     var minFileSize: Int = 1 << 15
     var durability: Durability = .none
+    /// 0: no bound.
+    var maxEntries: Int = 0
 
     static let defaults: [String: SettingValue] = [
         SettingName.sizeLimit: .int(1 << 30),
@@ -53,6 +57,12 @@ struct EffectiveSettings {
         if let v = s[SettingName.statistics]?.intValue { statistics = v != 0 }
         if let v = s[SettingName.minFileSize]?.intValue { minFileSize = Int(max(0, min(v, Int64(RecordHeader.maxPartLength)))) }
         if let v = s[SettingName.durability]?.textValue, let d = Durability(rawValue: v) { durability = d }
+        if let v = s[SettingName.maxEntries]?.intValue { maxEntries = Int(max(0, v)) }
+    }
+
+    /// Items over the `max_entries` bound (0 when there is none).
+    func entriesOver(_ count: Int) -> Int {
+        maxEntries > 0 && count > maxEntries ? count - maxEntries : 0
     }
 
     /// Rejects values the engine cannot act on, before they are persisted.
@@ -65,6 +75,10 @@ struct EffectiveSettings {
         case SettingName.durability:
             guard let v = value.textValue, Durability(rawValue: v) != nil else {
                 throw DiskCacheError(.invalidArgument, "Unknown durability \(value); expected 'none' or 'sync'")
+            }
+        case SettingName.maxEntries:
+            guard case .int(let v) = value, v >= 0 else {
+                throw DiskCacheError(.invalidArgument, "Setting max_entries must be a non-negative integer (0: no bound), not \(value)")
             }
         case SettingName.sizeLimit, SettingName.cullLimit, SettingName.minFileSize, SettingName.statistics, SettingName.tagIndex:
             guard let v = value.doubleValue, !v.isNaN else {

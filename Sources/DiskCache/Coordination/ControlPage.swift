@@ -53,6 +53,25 @@ final class ControlPage: StatisticsCounters {
         }
     }
 
+    /// Maps the page of an existing control file for reading only (a read-only open). The
+    /// page is never written through this mapping: `publish`, `setWriting` and the counters
+    /// are not called on it.
+    init(readingOnly path: String) throws {
+        self.path = path
+        do {
+            let file = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+            defer { try? file.close() }
+            guard try file.fileSize() >= ControlPage.pageSize else {
+                throw DiskCacheError(.readOnly, "Cannot open the cache at '\(path)' read-only: its control file is not set up yet; open it writable once")
+            }
+            page = try MemoryMap.file(file, length: ControlPage.pageSize, .readOnlyShared)
+        } catch let e as Errno where e == .noSuchFileOrDirectory {
+            throw DiskCacheError(.readOnly, "Cannot open '\(path)' read-only: the directory holds no cache yet (no control file); open it writable once to create it", errno: .noSuchFileOrDirectory)
+        } catch {
+            throw DiskCacheError.io("map control file", path, error)
+        }
+    }
+
     /// Whether the page holds an intact head (false: new, or damaged). Caller holds the lock.
     var isIntact: Bool {
         dcs_load_acquire(word(.magic)) == ControlPage.magic && readHead() != nil

@@ -5,8 +5,13 @@ import SystemPackage
 /// snapshots beside the segment so that opening a large cache replays little.
 final class LocalLog: LogStore {
     let directory: String
-    private let fileLock: FileLock
+    /// nil when read-only: such a process never writes, so it never excludes anyone.
+    private let fileLock: FileLock?
     private let control: ControlPage
+    private let readOnly: Bool
+    /// Read-only: this process's hits and misses stay in it, over the shared counters (the
+    /// shared page is not written).
+    private let ownStatistics: ReadOnlyStatistics?
     /// The segment the index reflects. Mapped on local disks (reads are memory copies); a
     /// reader holds the object while it looks at mapped bytes.
     private(set) var segment: SegmentFile?
@@ -15,30 +20,42 @@ final class LocalLog: LogStore {
     /// How far into the segment the newest snapshot this process knows of goes.
     private(set) var snapshotEnd: Int64 = 0
 
-    init(directory: String) throws {
+    /// `readOnly`: opens what writers made, writing nothing (see `DiskCache.isReadOnly`).
+    init(directory: String, readOnly: Bool = false) throws {
         self.directory = directory
+        self.readOnly = readOnly
         let path = directory + "/" + ControlPage.fileName
-        fileLock = try FileLock(path: path)
-        do { control = try ControlPage(path: path, lock: fileLock) } catch {
-            fileLock.close()
-            throw error
+        if readOnly {
+            fileLock = nil
+            control = try ControlPage(readingOnly: path)
+            ownStatistics = ReadOnlyStatistics(shared: control)
+        } else {
+            let lock = try FileLock(path: path)
+            fileLock = lock
+            ownStatistics = nil
+            do { control = try ControlPage(path: path, lock: lock) } catch {
+                lock.close()
+                throw error
+            }
         }
         mappable = !FilesystemKind.isNetwork(directory)
     }
 
     var name: String { segment?.path ?? directory }
     var isNetwork: Bool { false }
-    var statistics: StatisticsCounters { control }
+    var statistics: StatisticsCounters { ownStatistics ?? control }
 
     func segmentPath(_ id: UInt64) -> String { directory + "/" + SegmentFile.name(id) }
 
     // MARK: Writers
 
-    var writers: WriterExclusion { fileLock }
+    var writers: WriterExclusion { fileLock ?? RefusedWriters.shared }
 
     func settle(opening: Bool) throws {
-        if opening || control.isWriting || !control.isIntact { try recoverHead() }
+        if opening || needsSettling { try recoverHead() }
     }
+
+    var needsSettling: Bool { control.isWriting || !control.isIntact }
 
     /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
     /// segment, and its end including complete records a crashed writer left past the head.
@@ -110,7 +127,11 @@ final class LocalLog: LogStore {
     // MARK: The index
 
     func startIndex(at head: LogHead) throws -> (index: ShardIndex, from: Int64) {
-        segment = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: mappable)
+        if readOnly && !control.isIntact {
+            // Only a writer can settle the head (it truncates a torn tail and republishes).
+            throw DiskCacheError(.readOnly, "Cannot open the cache at '\(directory)' read-only: its control file is new or damaged (no writer has opened it since it was created, or one crashed); open it writable once to recover it")
+        }
+        segment = try SegmentFile(directory: directory, id: head.segment, create: false, mappable: mappable, readOnly: readOnly)
         if let (index, end) = try snapshotIndex(upTo: head.end) {
             snapshotEnd = end
             return (index, end)
@@ -131,7 +152,7 @@ final class LocalLog: LogStore {
         // The next process to open starts from the index as it is now rather than replaying
         // what this one saw (and wrote) since the last snapshot.
         let worth = closing ? end - snapshotEnd : replayed
-        guard let segment, worth >= Snapshot.worthWriting, end > snapshotEnd || closing else { return }
+        guard !readOnly, let segment, worth >= Snapshot.worthWriting, end > snapshotEnd || closing else { return }
         if Blocking.wait({ Snapshot.write(directory: directory, index: index, log: segment, end: end) }) { snapshotEnd = end }
     }
 
@@ -193,11 +214,29 @@ final class LocalLog: LogStore {
 
     // MARK: Lifetime
 
-    func reopenAfterFork() throws { try fileLock.reopenAfterFork() }
+    func reopenAfterFork() throws { try fileLock?.reopenAfterFork() }
 
     func close() {
         control.close()
-        fileLock.close()
+        fileLock?.close()
         segment = nil
     }
+}
+
+/// A read-only process's statistics: the shared counters as writers left them, plus its own
+/// hits and misses, which it cannot add to the shared page.
+final class ReadOnlyStatistics: StatisticsCounters {
+    private let shared: StatisticsCounters
+    private let own = ProcessStatistics()
+
+    init(shared: StatisticsCounters) { self.shared = shared }
+
+    func add(hits: Int, misses: Int) { own.add(hits: hits, misses: misses) }
+
+    func read() -> (hits: Int64, misses: Int64) {
+        let (h, m) = shared.read(), (oh, om) = own.read()
+        return (h + oh, m + om)
+    }
+
+    func reset() { own.reset() }
 }

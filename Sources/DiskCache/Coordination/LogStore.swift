@@ -21,6 +21,8 @@ protocol LogStore: AnyObject {
     /// Under the lock: makes the log's head trustworthy before anyone appends (a writer died
     /// mid-write, the shared state is new or damaged; `opening` settles it unconditionally).
     func settle(opening: Bool) throws
+    /// Whether `settle(opening: false)` has work to do (which reads the disk); under the lock.
+    var needsSettling: Bool { get }
 
     // MARK: The head and the records
 
@@ -81,7 +83,23 @@ protocol WriterExclusion: AnyObject {
     /// Blocks until this process is the only writer, at most `timeout` seconds (nil: no
     /// limit), then throws `.timeout`. Not reentrant: the cache nests above it.
     func lock(timeout: Double?) throws
+    /// Takes the lock if no other process holds it (false: one does); never waits.
+    func tryLock() throws -> Bool
     func unlock()
+}
+
+/// The writers of a read-only open: every attempt to write is refused (`DiskCache.enterWriter`
+/// refuses first; this is the backstop).
+final class RefusedWriters: WriterExclusion, Sendable {
+    static let shared = RefusedWriters()
+
+    func lock(timeout: Double?) throws {
+        throw DiskCacheError(.readOnly, "Cannot write: the cache is open read-only")
+    }
+
+    func tryLock() throws -> Bool { try lock(timeout: 0); return false }
+
+    func unlock() {}
 }
 
 /// Hits and misses: shared by every process of the host in local mode (a word each in the

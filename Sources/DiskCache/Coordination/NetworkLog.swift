@@ -70,11 +70,16 @@ final class NetworkLog: LogStore, WriterExclusion {
     var damagedBatches: [UInt64] = []
     let statistics: StatisticsCounters = ProcessStatistics()
 
-    init(directory: String, lease: Double = 30, pollInterval: Double = 0.005) throws {
+    /// `readOnly`: the directory must already be in network mode; nothing is written (reads
+    /// only open, list and read batch files; writes are refused before they claim).
+    init(directory: String, lease: Double = 30, pollInterval: Double = 0.005, readOnly: Bool = false) throws {
         self.directory = directory
         self.lease = lease
         self.pollInterval = pollInterval
         let marker = directory + "/" + NetworkLog.markerName
+        if readOnly && PathOps.fileSize(marker) == nil {
+            throw DiskCacheError(.readOnly, "Cannot open the cache at '\(directory)' read-only in network mode: the directory holds no network-mode cache yet; open it writable once to create it")
+        }
         if PathOps.fileSize(marker) == nil {
             try AtomicFile.publish(marker, bytes: Array("diskcache-swift network mode\n".utf8), sync: false, unnamed: false, network: true)
         }
@@ -108,6 +113,9 @@ final class NetworkLog: LogStore, WriterExclusion {
 
     /// A claim starts from the newest batch: there is nothing to settle.
     func settle(opening: Bool) throws {}
+    var needsSettling: Bool { false }
+    /// A claim is network I/O, which always waits: never taken without waiting.
+    func tryLock() throws -> Bool { false }
 
     func publishedHead() -> LogHead {
         if claimed == nil { _ = try? poll(force: false) }

@@ -97,13 +97,14 @@ final class SegmentFile {
     /// Opens segment `id` in `directory`. With `create` (caller holds the writer lock), a
     /// missing file, or one too short to hold a complete header (its creator crashed before
     /// writing it, so it holds no records), gets a new header and salt.
-    init(directory: String, id: UInt64, create: Bool, mappable: Bool) throws {
+    /// `readOnly`: opened for reading only (a read-only cache; `create` must be false).
+    init(directory: String, id: UInt64, create: Bool, mappable: Bool, readOnly: Bool = false) throws {
         self.id = id
         let path = directory + "/" + SegmentFile.name(id)
         self.path = path
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: CreationMode.file)
+            fd = try FileDescriptor.open(FilePath(path), readOnly ? .readOnly : .readWrite, options: create ? [.create, .closeOnExec] : [.closeOnExec], permissions: CreationMode.file)
         } catch {
             throw DiskCacheError.io("open segment", path, error)
         }

@@ -28,6 +28,7 @@ static inline PyObject *dcs_py_false(void) { return Py_False; }
 static inline double dcs_float_value(PyObject *o) { return PyFloat_AS_DOUBLE(o); }
 static inline const char *dcs_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 static inline int dcs_dict_check(PyObject *o) { return PyDict_Check(o); }
+static inline int dcs_dict_exact(PyObject *o) { return PyDict_CheckExact(o); }
 static inline unsigned long dcs_type_flags(void) { return Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE; }
 static inline int dcs_is_none(PyObject *o) { return o == Py_None; }
 /// Only PyRef (Python.swift) and the type's dealloc count references.
@@ -54,11 +55,13 @@ static inline Py_ssize_t dcs_tuple_size(PyObject *t) { return PyTuple_GET_SIZE(t
 static inline void dcs_tuple_set(PyObject *t, Py_ssize_t i, PyObject *v) { PyTuple_SET_ITEM(t, i, v); }
 
 static inline PyObject *dcs_key_error(PyObject *key) { PyErr_SetObject(PyExc_KeyError, key); return NULL; }
-static inline PyObject *dcs_os_error(int err, const char *msg) {
+/// An OSError (or subclass `type`) with errno `err`: OSError(err, msg).
+static inline PyObject *dcs_os_error_of(PyObject *type, int err, const char *msg) {
     PyObject *args = Py_BuildValue("(is)", err, msg);
-    if (args) { PyErr_SetObject(PyExc_OSError, args); Py_DECREF(args); }
+    if (args) { PyErr_SetObject(type, args); Py_DECREF(args); }
     return NULL;
 }
+static inline PyObject *dcs_os_error(int err, const char *msg) { return dcs_os_error_of(PyExc_OSError, err, msg); }
 static inline PyObject *dcs_raise(PyObject *type, const char *msg) { PyErr_SetString(type, msg); return NULL; }
 
 /// Takes the raised exception (a new reference, or NULL), so that Python code can run before
@@ -92,6 +95,11 @@ static inline PyObject *dcs_call2(PyObject *f, PyObject *a, PyObject *b) {
 static inline PyObject *dcs_call4(PyObject *f, PyObject *a, PyObject *b, PyObject *c, PyObject *d) {
     PyObject *args[4] = {a, b, c, d};
     return PyObject_Vectorcall(f, args, 4, NULL);
+}
+
+/// A call with a METH_FASTCALL | METH_KEYWORDS caller's arguments passed on as they are.
+static inline PyObject *dcs_vectorcall(PyObject *f, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    return PyObject_Vectorcall(f, args, (size_t)nargs, kwnames);
 }
 
 /// PyModuleDef needs PyModuleDef_HEAD_INIT, a macro initialiser.

@@ -87,6 +87,16 @@ func missing(_ d: PyObj?, wantExpire: Bool, wantTag: Bool) throws -> PyRef {
     try wrap(PyRef(borrowing: d ?? dcs_py_none()), expire: nil, tag: .none, wantExpire: wantExpire, wantTag: wantTag)
 }
 
+/// In "attempt without waiting" mode (`_engine.attempt`), a value in a file of its own is not
+/// read here (the extension reads it, which waits for the disk): the call is refused before
+/// the engine counts the hit or records the access.
+@inline(__always)
+func refuseFileWithoutWaiting(_ view: ItemView) throws {
+    if view.filePath != nil && DiskCache.isWithoutWaiting {
+        throw DiskCacheError(.wouldBlock, "Would wait (reading a value file); nothing was done")
+    }
+}
+
 /// Reads a live item, copied out of the engine into `item`; false on a miss.
 func readItem(_ s: CoreState, _ key: PyObj, into item: inout CopiedItem, tag: Bool, retry: Bool) throws -> Bool {
     // Value files are never read by the engine here: their bytes go straight into the
@@ -96,6 +106,7 @@ func readItem(_ s: CoreState, _ key: PyObj, into item: inout CopiedItem, tag: Bo
     return try s.withKey(key) { k in
         try retrying(retry) {
             try s.cache.withItem(k, readFile: { _ in false }) { view -> Bool in
+                try refuseFileWithoutWaiting(view)
                 item.fill(view, tag: tag, buffer: &buffer)
                 return true
             }
@@ -151,6 +162,8 @@ func keyError(_ key: PyObj) -> PythonErrorSet {
 /// How a Python value goes to the engine (python-diskcache's `Disk.store`).
 func withValue<R>(_ s: CoreState, _ value: PyObj, read: Bool, key: PyObj?, _ body: (ItemKind, ValueSource) throws -> R) throws -> R {
     if let customDisk = s.customDisk {
+        // A custom Disk writes its value files itself, before the engine is asked to store.
+        try s.cache.checkWritable()
         // Held: the Disk's Python code may reconfigure the cache meanwhile.
         let disk = PyRef(borrowing: customDisk)
         return try withCustomValue(s, disk.borrowed, value, read: read, key: key, body)
@@ -378,6 +391,25 @@ let cachePop: FastCallFunction = { slf, args, nargs, kw in
         // One transaction: if the value cannot be made (unpickling, a custom Disk's fetch),
         // the item is not removed.
         var result: PyRef? = nil
+        if DiskCache.isWithoutWaiting && s.customDisk == nil {
+            // `_engine.attempt` (asyncio): the engine begins no transaction without waiting, so
+            // only a value that cannot fail to be made is popped here, in one plain write; a
+            // pickled value or tag is refused before anything happened (and popped in a
+            // transaction off the loop). A value file is refused by the engine.
+            var item: CopiedItem? = nil
+            try s.withKey(a[.key]!) { k in
+                item = try s.cache.pop(k) { view -> CopiedItem in
+                    if view.kind == .pickle || (wantTag && view.tagKind == .pickle) {
+                        throw DiskCacheError(.wouldBlock, "Would wait (a pickled value is popped in a transaction); nothing was done")
+                    }
+                    return CopiedItem(view, tag: wantTag)
+                }
+            }
+            if let item, let value = try s.value(of: item, read: false) {
+                return try wrap(value, expire: item.expire, tag: wantTag ? try item.tagObject() : .none, wantExpire: wantExpire, wantTag: wantTag)
+            }
+            return try missing(a[.default], wantExpire: wantExpire, wantTag: wantTag)
+        }
         try s.withKey(a[.key]!) { k in
             try transaction(s, retry: retry) {
                 guard let item = try s.cache.pop(k, { CopiedItem($0, tag: wantTag) }),

@@ -137,6 +137,10 @@ func raiseEngineError(_ error: Error) {
         pythonError(cls.borrowed, e.message)
     case .notADirectory:
         _ = e.message.withCString { dcs_os_error(ENOTDIR, $0) }
+    case .wouldBlock:
+        pythonError(imports.wouldBlock ?? PyExc_RuntimeError, e.message)
+    case .readOnly:
+        _ = e.message.withCString { dcs_os_error_of(imports.readOnly ?? PyExc_OSError, EROFS, $0) }
     default:
         _ = e.message.withCString { dcs_os_error(e.errno?.rawValue ?? EIO, $0) }
     }

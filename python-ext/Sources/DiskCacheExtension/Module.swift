@@ -1,12 +1,19 @@
 @preconcurrency import CPython
 import DiskCache
 
-/// `CacheCore.__init__(directory, settings)`: opens the engine on `directory`, persisting
-/// `settings` (a dict of name → int/float/str).
+/// `CacheCore.__init__(directory, settings, network, lease, timeout, read_only)`: opens the
+/// engine on `directory`, persisting `settings` (a dict of name → int/float/str); read-only
+/// writes nothing (see `DiskCache.isReadOnly`).
 let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kwargs in
     do {
-        guard let slf, let args, (2...5).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
-            throw pythonError(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None)")
+        guard let slf, let args, (2...6).contains(dcs_tuple_size(args)), dcs_unicode_check(dcs_tuple_item(args, 0)) != 0 else {
+            throw pythonError(PyExc_TypeError, "CacheCore(directory: str, settings: dict, network: bool | None = None, lease: float = 30, timeout: float | None = None, read_only: bool = False)")
+        }
+        var readOnly = false
+        if dcs_tuple_size(args) >= 6 {
+            let truth = PyObject_IsTrue(dcs_tuple_item(args, 5))
+            if truth < 0 { throw PythonErrorSet() }
+            readOnly = truth == 1
         }
         // network: None detects the filesystem, True/False force the mode.
         var network: Bool? = nil
@@ -40,7 +47,7 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
                 settings[try stringArgument(k, "setting name")] = try settingValue(v)
             }
         }
-        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout)
+        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout, readOnly: readOnly)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
@@ -104,6 +111,14 @@ func makeMethods() -> UnsafeMutablePointer<PyMethodDef> {
         fastMethod("_close", coreClose, "Release files; the next call reopens."),
         fastMethod("_compact", coreCompact, "Rewrite the log without dead records."),
         fastMethod("_network_mode", coreNetworkMode, "Whether processes coordinate in network-filesystem mode."),
+        // Batches and listing (CacheCore+Batches.swift).
+        fastMethod("get_many", cacheGetMany, "Retrieve the values of many keys in one read: a dict of the keys present."),
+        fastMethod("set_many", cacheSetMany, "Set many (key, value) items in one write, all or none. Returns the count stored."),
+        fastMethod("delete_many", cacheDeleteMany, "Delete many keys in one write. Returns the count that were present."),
+        fastMethod("_live_keys", coreLiveKeys, "Keys of the live items in insertion order."),
+        fastMethod("_live_items", coreLiveItems, "(key, value) of the live items in insertion order."),
+        fastMethod("_info_page", coreInfoPage, "(item metadata, last rowid) of one page of insertion order."),
+        fastMethod("_keys_by_tag", coreKeysByTag, "Keys carrying a tag, in insertion order."),
     ]
     let table = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: defs.count + 1)
     for (i, d) in defs.enumerated() { table[i] = d }
@@ -130,13 +145,38 @@ func makeCoreType() -> PyObj? {
     }
 }
 
-/// Python-side objects the extension raises or calls: `_setup(Timeout)` after import. Kept
-/// for the life of the process.
-let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, timeout in
-    if let timeout, imports.timeout == nil {
-        imports.timeout = PyRef(borrowing: timeout).take()
+/// Python-side classes the extension raises: `_setup(Timeout, ReadOnlyError)` after import.
+/// Kept for the life of the process.
+let moduleSetup: @convention(c) (PyObj?, PyObj?) -> PyObj? = { _, args in
+    guard let args, dcs_tuple_size(args) == 2 else {
+        pythonError(PyExc_TypeError, "_setup(Timeout, ReadOnlyError)")
+        return nil
     }
+    if imports.timeout == nil { imports.timeout = PyRef(borrowing: dcs_tuple_item(args, 0)!).take() }
+    if imports.readOnly == nil { imports.readOnly = PyRef(borrowing: dcs_tuple_item(args, 1)!).take() }
     return PyRef.none.take()
+}
+
+/// `_engine.attempt(fn, *args, **kwargs)`: calls `fn` in the engine's "attempt without
+/// waiting" mode on this thread (`DiskCache.withoutWaiting`). Returns `(True, result)`, or
+/// `(False, None)` when an engine call inside would have waited (for another thread's or
+/// process's lock, a value file, network I/O ...): it had no effect, and the caller makes the
+/// call again where waiting is allowed (the asyncio methods: off the event loop). Any other
+/// exception propagates.
+let moduleAttempt: FastCallFunction = { _, args, nargs, kwnames in
+    guard let args, nargs >= 1, let fn = args[0] else {
+        pythonError(PyExc_TypeError, "attempt(fn, *args, **kwargs) takes the callable first")
+        return nil
+    }
+    let result = DiskCache.withoutWaiting { dcs_vectorcall(fn, args + 1, nargs - 1, kwnames) }
+    return returning {
+        guard let result else {
+            guard let wouldBlock = imports.wouldBlock, PyErr_ExceptionMatches(wouldBlock) != 0 else { throw PythonErrorSet() }
+            PyErr_Clear()
+            return try .tuple(try PyRef(new: PyBool_FromLong(0)), .none)
+        }
+        return try .tuple(try PyRef(new: PyBool_FromLong(1)), try PyRef(new: result))
+    }
 }
 
 /// `_fast_slots(cls)`: after `class Cache(CacheCore)` sets `__delitem__ = CacheCore._delitem`
@@ -160,6 +200,8 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
             optimize: try PyRef.attribute("pickletools", "optimize").take(),
             ioOpen: try PyRef.attribute("io", "open").take(),
             timeout: nil,
+            readOnly: nil,
+            wouldBlock: nil,
             rb: try PyRef.string("rb").take()
         )
     } catch {
@@ -169,15 +211,21 @@ public func PyInit__engine() -> UnsafeMutablePointer<PyObject>? {
     Blocking.willWait = { dcs_gil_held() != 0 ? dcs_save_thread() : nil }
     Blocking.didWait = { token in if let token { dcs_restore_thread(token) } }
 
-    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 3)
-    functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
+    let functions = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 6)
+    functions[0] = PyMethodDef(ml_name: UnsafePointer(strdup("_setup")), ml_meth: unsafeBitCast(moduleSetup, to: PyCFunction.self), ml_flags: METH_VARARGS, ml_doc: nil)
     functions[1] = PyMethodDef(ml_name: UnsafePointer(strdup("_fast_slots")), ml_meth: unsafeBitCast(moduleFastSlots, to: PyCFunction.self), ml_flags: METH_O, ml_doc: nil)
-    functions[2] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
+    functions[2] = PyMethodDef(ml_name: UnsafePointer(strdup("_pairs")), ml_meth: unsafeBitCast(modulePairs, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
+    functions[3] = PyMethodDef(ml_name: UnsafePointer(strdup("_iterable")), ml_meth: unsafeBitCast(moduleIterable, to: PyCFunction.self), ml_flags: METH_FASTCALL | METH_KEYWORDS, ml_doc: nil)
+    functions[4] = fastMethod("attempt", moduleAttempt, "attempt(fn, *args, **kwargs) -> (done, result): fn called without letting the engine wait; (False, None) if it would have.")
+    functions[5] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
     do {
         let module = try PyRef(new: PyModule_Create2(dcs_new_module_def("diskcache_swift._engine", functions), PYTHON_API_VERSION))
         let type = try PyRef(new: makeCoreType())
         // PyModule_AddObjectRef leaves the caller's reference to the caller.
         if PyModule_AddObjectRef(module.borrowed, "CacheCore", type.borrowed) < 0 { throw PythonErrorSet() }
+        let wouldBlock = try PyRef(new: PyErr_NewException("diskcache_swift._engine.WouldBlock", PyExc_BaseException, nil))
+        if PyModule_AddObjectRef(module.borrowed, "WouldBlock", wouldBlock.borrowed) < 0 { throw PythonErrorSet() }
+        imports.wouldBlock = wouldBlock.take()
         return module.take()
     } catch {
         return nil

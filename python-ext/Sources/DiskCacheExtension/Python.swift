@@ -87,6 +87,11 @@ struct Imports: @unchecked Sendable {
     var optimize: PyObj
     var ioOpen: PyObj
     var timeout: PyObj?
+    /// `diskcache_swift.ReadOnlyError` (an OSError subclass), raised for `.readOnly`.
+    var readOnly: PyObj?
+    /// `_engine.WouldBlock` (a BaseException, so no `except Exception` on the way swallows
+    /// it): an engine call refused to wait inside `attempt`, which catches it.
+    var wouldBlock: PyObj?
     var rb: PyObj
 }
 
