@@ -229,3 +229,76 @@ def test_fanout_set_many_all_or_nothing_across_shards(tmpdir_path):
     with pytest.raises(TypeError, match='items'):
         cache.set_many(5)
     assert cache.set_many(items[:40]) == 40 and len(cache) == 40
+
+
+class FailingDisk(dcs.Disk):
+    """Writes every value to a file; raises for the value 'boom'."""
+
+    removed = []
+
+    def store(self, value, read, key=dcs.UNKNOWN):
+        if value == 'boom':
+            raise ValueError('boom')
+        return super().store(value, read, key=key)
+
+    def remove(self, file_path):
+        FailingDisk.removed.append(file_path)
+        super().remove(file_path)
+
+
+class RefFailingDisk(diskcache.Disk):
+    def store(self, value, read, key=diskcache.UNKNOWN):
+        if value == 'boom':
+            raise ValueError('boom')
+        return super().store(value, read, key=key)
+
+
+def test_failing_custom_disk_item_removes_the_batch_files(tmpdir_path):
+    ref = diskcache.Cache(os.path.join(tmpdir_path, 'ref'), disk=RefFailingDisk, disk_min_file_size=0)
+    tmpdir_path = os.path.join(tmpdir_path, 'ours')
+    FailingDisk.removed.clear()
+    cache = dcs.Cache(tmpdir_path, disk=FailingDisk, disk_min_file_size=0)
+    items = [('a', b'x' * 10), ('b', 'text'), ('c', 'boom')]
+    expected = outcome(lambda: ref_set_loop(ref, items))
+    actual = outcome(lambda: cache.set_many(items))
+    assert actual[0] is expected[0] is ValueError
+    assert len(cache) == 0 and cache.check() == []
+    assert len(FailingDisk.removed) == 2, 'the files written for the first items went through Disk.remove'
+
+
+def test_timeout_stores_nothing(tmpdir_path):
+    cache = dcs.Cache(tmpdir_path, timeout=0.05)
+    other = dcs.Cache(tmpdir_path)
+    items = [('k%d' % i, b'x' * 40000) for i in range(3)] + [('small', 1)]
+    with other.transact():
+        with pytest.raises(dcs.Timeout):
+            cache.set_many(items)
+        with pytest.raises(dcs.Timeout):
+            cache.delete_many(['small'])
+    assert len(cache) == 0 and cache.check() == []
+    fanout = dcs.FanoutCache(os.path.join(tmpdir_path, 'fan'), shards=2, timeout=0.05)
+    shard = dcs.Cache(os.path.join(tmpdir_path, 'fan', '001'))
+    with shard.transact():
+        assert fanout.set_many(items + [('k%d' % i, i) for i in range(10)]) == 0
+    assert len(fanout) == 0 and fanout.check() == []
+    assert fanout.set_many(items, retry=True) == 4
+
+
+@pytest.mark.parametrize(
+    'call',
+    [
+        lambda c: c.get_many(5),
+        lambda c: c.delete_many(5),
+        lambda c: c.set_many(5),
+        lambda c: c.set_many([('a', 1), ('b', 2, 3)]),
+        lambda c: c.set_many([('k%d' % i, i) for i in range(20)], expire='soon'),
+        lambda c: c.set_many([('k%d' % i, i) for i in range(20)] + [('bad', Unpicklable())]),
+    ],
+)
+def test_fanout_bad_input_has_no_effect(tmpdir_path, call):
+    cache = dcs.FanoutCache(tmpdir_path, shards=4)
+    cache.set('keep', 1)
+    with pytest.raises((TypeError, ValueError)) as info:
+        call(cache)
+    assert any(name in str(info.value) for name in ('keys', 'items', 'expire', 'pickle'))
+    assert list(cache) == ['keep'] and cache.check() == []

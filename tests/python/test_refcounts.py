@@ -251,3 +251,40 @@ def test_closed_and_uninitialised(cache):
     assert_flat(raising(ValueError, blank.get, 'int'))
     assert_flat(raising(ValueError, blank.set, 'int', VALUE))
     assert_flat(raising(ValueError, blank.__getitem__, 'int'))
+
+
+# ---- Batches and listing (issue 11, batches branch) -------------------------------------
+
+
+def test_batches_and_listing(cache):
+    keys = READ_KEYS + ['int']
+    assert_flat(lambda: cache.get_many(keys))
+    assert_flat(lambda: cache.get_many(keys, DEFAULT, expire_time=True, tag=True))
+    assert_flat(lambda: cache.get_many(['file'], read=True)['file'].close(), calls=FILE_CALLS)
+    assert_flat(lambda: cache.set_many([('w', VALUE), ('x', (VALUE, TAG))], tag=TAG))
+    assert_flat(lambda: cache.set_many({'w': VALUE, 'x': b'v' * 100}, expire=60))
+    assert_flat(lambda: cache.set_many([('f', b'f' * 100_000)], retry=True), calls=FILE_CALLS)
+    assert_flat(lambda: (cache.set('d', VALUE), cache.delete_many(['d', 'missing', 'd'])))
+    assert_flat(lambda: (cache.keys(), cache.items(), list(cache.iterinfo())), calls=FILE_CALLS)
+    assert_flat(lambda: list(cache.iterkeys_by_tag(TAG)))
+
+
+def test_batch_errors(cache):
+    assert_flat(raising(TypeError, cache.get_many, VALUE))
+    assert_flat(raising(TypeError, cache.get_many, [[VALUE]]))
+    assert_flat(raising(TypeError, cache.delete_many, VALUE))
+    assert_flat(raising(TypeError, cache.set_many, VALUE))
+    assert_flat(raising(TypeError, cache.set_many, [('w', VALUE), VALUE]))
+    assert_flat(raising(ValueError, cache.set_many, [('w', VALUE), (VALUE, TAG, TAG)]))
+    assert_flat(raising(Exception, cache.set_many, [('w', VALUE), ('x', unpicklable())]))
+    assert_flat(raising(TypeError, cache.set_many, [('w', VALUE)], tag=BAD_TAG))
+    assert_flat(raising(TypeError, cache.set_many, [('w', VALUE)], expire=BAD_EXPIRE))
+    assert_flat(raising(ZeroDivisionError, cache.get_many, keys=['int'], tag=BAD_FLAG))
+    assert_flat(raising(TypeError, cache.iterkeys_by_tag, BAD_TAG))
+
+
+def test_batches_timing_out(locked):
+    assert_flat(raising(Timeout, locked.set_many, [('w', VALUE), ('x', TAG)]))
+    assert_flat(raising(Timeout, locked.delete_many, ['int']))
+    # Under least-recently-used a hit's access record needs the lock, as for get.
+    assert_flat(raising(Timeout, locked.get_many, ['int', 'missing'], tag=True))

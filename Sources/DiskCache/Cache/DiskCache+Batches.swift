@@ -43,6 +43,19 @@ public struct WriteBatch: Sendable {
 
     public var count: Int { items.count }
 
+    /// Empties the batch, keeping its buffers for the next one (a binding that stores
+    /// batches often reuses one: fresh large buffers cost a page fault per 4 KiB). Its files
+    /// must have been stored or discarded.
+    public mutating func removeAll() {
+        keys.bytes.removeAll(keepingCapacity: true)
+        keys.parts.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+    }
+
+    /// Bytes the buffers hold on to.
+    public var capacity: Int { keys.bytes.capacity + values.capacity + keys.parts.capacity * 32 + items.capacity * 64 }
+
     /// Whether some values went to files (a store that failed removes them, so a retry
     /// cannot store the same batch again).
     public var hasFiles: Bool { items.contains { $0.file != nil } }

@@ -147,7 +147,11 @@ let cacheSetMany: FastCallFunction = { slf, args, nargs, kw in
         let expire = try expireTime(a[.expire])
         let read = try a.flag(.read), retry = try a.flag(.retry)
         let stored = try s.withTag(a[.tag]) { tag -> Int in
-            var batch = WriteBatch()
+            var batch = s.takeBatch()
+            defer {
+                batch.removeAll()
+                s.returnBatch(batch)
+            }
             do {
                 try forEachPair(a[.items]!) { key, value in
                     try s.withKey(key, forWriting: true) { k in

@@ -40,6 +40,21 @@ final class CoreState {
         if b.capacity <= 1 << 20 { scratch = b }
     }
 
+    /// Reused by `set_many` as `scratch` is (taken for the call).
+    private var batchScratch = WriteBatch()
+
+    func takeBatch() -> WriteBatch {
+        var b = WriteBatch()
+        swap(&b, &batchScratch)
+        return b
+    }
+
+    /// Takes back an emptied batch (emptied by its user, whose copy is then the buffers'
+    /// only owner: emptying a shared copy would allocate new ones).
+    func returnBatch(_ b: WriteBatch) {
+        if b.capacity <= 16 << 20 { batchScratch = b }
+    }
+
     /// Borrowed: valid until `_configure` replaces it (callers that run Python code
     /// meanwhile hold a reference of their own).
     var pickleProtocol: PyObj { pickleProtocolObject.borrowed }
