@@ -161,9 +161,12 @@ def use_cache(directory: str) -> None:
 
 
 def use_fanout(directory: str) -> None:
-    with FanoutCache(directory, shards=4, timeout=1.0, disk=JSONDisk) as cache:
-        assert cache.set('k', {'json': [1, 2]})
-        assert cache.get('k') == {'json': [1, 2]}
+    with Cache(directory + '-json', disk=JSONDisk) as json_cache:
+        assert json_cache.set('k', {'json': [1, 2]})
+        assert json_cache.get('k') == {'json': [1, 2]}
+    with FanoutCache(directory, shards=4, timeout=1.0) as cache:
+        assert cache.set('k', {'any': [1, 2]})
+        assert cache.get('k') == {'any': [1, 2]}
         new_count: int | None = cache.incr('n')
         assert new_count == 1
         cache.set_many({'a': 1, 'b': 2})
