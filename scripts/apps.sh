@@ -85,7 +85,7 @@ sdist() {  # sdist NAME VERSION -> prints the unpacked directory
 run_pytest() {  # run_pytest DIR ARGS... (in DIR, isolated from this repository's conftest)
     local dir="$1"
     shift
-    (cd "$dir" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider -o addopts="" "$@")
+    (cd "$dir" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider --rootdir=. -o addopts="" "$@")
 }
 
 app_outlines() {
