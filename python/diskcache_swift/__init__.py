@@ -19,6 +19,7 @@ from .core import (
     UnknownFileWarning,
 )
 from .fanout import FanoutCache
+from .fastcache import FastCache  # noqa: F401  (ours; __all__ stays python-diskcache's)
 from .persistent import Deque, Index
 from .recipes import (
     Averager,

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 
 from . import _engine
+from . import _sqlcompat
 from . import core
 from ._asyncio import AsyncMethods
 
@@ -248,6 +249,12 @@ class Cache(_engine.CacheCore, AsyncMethods):
         # network=False on a network filesystem and a non-default network_lease are not
         # kept (README, known differences).
         return (self.directory, self.timeout, type(self.disk))
+
+    # python-diskcache's private SQLite connection, which applications (dvc-data) run SQL on:
+    # the statements they run, carried out on the engine (_sqlcompat's doc lists them).
+    _con = property(_sqlcompat.Connection)
+    _sql = property(lambda self: _sqlcompat.Connection(self).execute)
+    _sql_retry = property(lambda self: _sqlcompat.Connection(self, retry=True).execute)
 
     @property
     def network(self):
