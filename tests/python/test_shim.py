@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import diskcache_swift
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROGRAM = r'''
@@ -21,7 +23,8 @@ print('shim ok')
 
 
 def test_import_diskcache_gives_diskcache_swift():
-    path = os.pathsep.join([os.path.join(ROOT, 'scripts', 'diskcache_shim'), os.path.join(ROOT, 'python')])
+    # diskcache_swift from where this test process has it (installed, or built in place)
+    path = os.pathsep.join([os.path.join(ROOT, 'scripts', 'diskcache_shim'), os.path.dirname(os.path.dirname(diskcache_swift.__file__))])
     result = subprocess.run(
         [sys.executable, '-c', PROGRAM], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=path)
     )
