@@ -271,7 +271,7 @@ import Testing
         defer { removeDirectory(dir) }
         let a = try DiskCache(directory: dir)
         let b = try DiskCache(directory: dir)
-        b.lockTimeout = 0.05
+        b.lockTimeout = .milliseconds(50)
         try a.beginTransaction()
         try a.set("held", int: 1)
         do {

@@ -10,7 +10,15 @@ extension DiskCache {
         try withReading { index.volume }
     }
 
-    /// Hits and misses counted (when the `statistics` setting is on) by every process.
+    /// Hits and misses of reads (`get`, `withItem`; `contains` does not count), summed over
+    /// every process of the host using the directory (network mode: this process's).
+    ///
+    /// Counted only while the `statistics` setting is on, and it is off by default: it is
+    /// python-diskcache's default, and the setting is the directory's, shared with every
+    /// process and language using it. While it is off this returns what was counted before
+    /// (zeros for a new cache). Turn it on when opening, `DiskCache(directory:statistics:
+    /// true)`, or later, `updateSetting(SettingName.statistics, .int(1))`. Its cost is an
+    /// atomic add in a page shared between processes per read.
     public func stats() throws -> (hits: Int64, misses: Int64) {
         try withReading {
             flushStats()
@@ -37,8 +45,11 @@ extension DiskCache {
     }
 
     /// Persists a setting for every process using the directory.
+    ///
+    /// - Throws: `.invalidArgument` naming the setting if it is unknown (unless the cache was
+    ///   opened with `Leniency.anySettingName`) or the value is invalid; nothing is stored.
     public func updateSetting(_ name: String, _ value: SettingValue) throws {
-        try EffectiveSettings.validate(name, value)
+        try EffectiveSettings.validate(name, value, anyName: leniency.contains(.anySettingName))
         try withWriting {
             if index.settings[name] != value { appendSetting(name, value) }
             settings = EffectiveSettings(effectiveSettingValues())

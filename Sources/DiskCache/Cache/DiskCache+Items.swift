@@ -5,6 +5,8 @@ public struct ItemView {
     public let value: UnsafeRawBufferPointer
     /// Absolute expire time (seconds since the epoch), nil if the item never expires.
     public let expireTime: Double?
+    /// When the item expires (nil: never).
+    public var expires: ExpiryTime? { expireTime.map { ExpiryTime(secondsSince1970: $0) } }
     public let tagKind: ItemKind?
     public let tag: UnsafeRawBufferPointer
     /// The value file's path when the value lives in a file of its own.

@@ -5,8 +5,12 @@ extension DiskCache {
     @inline(__always)
     func prepare() throws {
         if log == nil {
+            if closedByUser && !leniency.contains(.reopenAfterClose) {
+                throw DiskCacheError(.closed, "The cache at '\(directory)' was closed; open a new DiskCache to use it again")
+            }
             try NoWait.refuse("opening the cache")
             try open()
+            closedByUser = false
         }
         // Network mode: every operation's first step (polling for news) is network I/O.
         if log!.isNetwork { try NoWait.refuse("network-mode I/O") }
