@@ -2,12 +2,12 @@ extension DiskCache {
     /// Number of items, expired ones included until they are removed (python-diskcache's
     /// `len`).
     public func count() throws -> Int {
-        try withReading { index.count }
+        try withSharedReading { index.count }
     }
 
     /// Bytes the items take: their records in the log plus their value files.
     public func volume() throws -> Int64 {
-        try withReading { index.volume }
+        try withSharedReading { index.volume }
     }
 
     /// Hits and misses of reads (`get`, `withItem`; `contains` does not count), summed over
@@ -20,8 +20,7 @@ extension DiskCache {
     /// true)`, or later, `updateSetting(SettingName.statistics, .int(1))`. Its cost is an
     /// atomic add in a page shared between processes per read.
     public func stats() throws -> (hits: Int64, misses: Int64) {
-        try withReading {
-            flushStats()
+        try withSharedReading {
             return log?.statistics.read() ?? (0, 0)
         }
     }
@@ -29,19 +28,18 @@ extension DiskCache {
     /// Sets both statistics counters to zero.
     public func resetStats() throws {
         try withWriting {
-            flushStats()
             log?.statistics.reset()
         }
     }
 
     /// The value of a setting: persisted, else the default; nil if neither.
     public func setting(_ name: String) throws -> SettingValue? {
-        try withReading { effectiveSettingValues()[name] }
+        try withSharedReading { effectiveSettingValues()[name] }
     }
 
     /// Every setting in effect (defaults merged with persisted ones).
     public func allSettings() throws -> [String: SettingValue] {
-        try withReading { effectiveSettingValues() }
+        try withSharedReading { effectiveSettingValues() }
     }
 
     /// Persists a setting for every process using the directory.

@@ -85,7 +85,9 @@ extension DiskCache {
     ///   to get its path instead of its bytes.
     public func withItem<R>(_ key: KeyRef, readFile: (ItemKind) -> Bool = { _ in true }, _ body: (ItemView) throws -> R) throws -> R? {
         var accessed = false
-        let result: R? = try withReading {
+        var policy = EvictionPolicy.none
+        let result: R? = try withSharedReading {
+            policy = settings.policy
             guard let i = index.find(key) else {
                 countStat(hit: false)
                 return nil
@@ -103,7 +105,7 @@ extension DiskCache {
             accessed = r != nil
             return r
         }
-        if accessed && (settings.policy == .leastRecentlyUsed || settings.policy == .leastFrequentlyUsed) {
+        if accessed && (policy == .leastRecentlyUsed || policy == .leastFrequentlyUsed) {
             try noteAccess(key)
         }
         return result
@@ -179,10 +181,12 @@ extension DiskCache {
             return try body(view)
         }
         try NoWait.refuse("reading a value file")
-        // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB.
-        var buffer = fileScratch
-        fileScratch = []
-        defer { fileScratch = buffer.count <= 64 << 20 ? buffer : [] }
+        // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB. Not
+        // under the shared lock: other threads read at the same time.
+        let exclusive = mutex.isHeldByCurrentThread
+        var buffer: [UInt8] = []
+        if exclusive { swap(&buffer, &fileScratch) }
+        defer { if exclusive { fileScratch = buffer.count <= 64 << 20 ? buffer : [] } }
         guard ValueFiles.read(directory: directory, ext, into: &buffer) else { return nil }
         return try buffer.withUnsafeBytes { b in
             try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(rebasing: b[0..<Int(ext.size)]), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: true))
@@ -203,7 +207,7 @@ extension DiskCache {
 
     /// Whether a live item is stored under `key`.
     public func contains(_ key: KeyRef) throws -> Bool {
-        try withReading {
+        try withSharedReading {
             guard let i = index.find(key) else { return false }
             return !index.table[i].isExpired(at: wallClock())
         }

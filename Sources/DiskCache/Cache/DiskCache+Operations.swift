@@ -31,6 +31,31 @@ extension DiskCache {
         return try body()
     }
 
+    /// Runs a read that changes nothing under the shared lock when the index is current, no
+    /// transaction is open and the log is in memory: reads from many threads then run at once.
+    /// Otherwise (another process wrote since, another thread is in a transaction, network
+    /// mode, this thread holds the lock exclusively) it is a read under the exclusive lock,
+    /// which brings the state up to date. `body` must change no state: it may count
+    /// statistics (atomic) and read the mapped log, nothing else.
+    @inline(__always)
+    func withSharedReading<R>(_ body: () throws -> R) throws -> R {
+        try checkFork()
+        switch try mutex.lockShared() {
+        case .took:
+            if let log, !holdsExclusive, log.readsFromMemory, log.publishedHead() == applied {
+                defer { mutex.unlockShared() }
+                return try body()
+            }
+            mutex.unlockShared()
+        case .alreadyShared:
+            // The outer read checked the state, and it cannot change while it lasts.
+            return try body()
+        case .exclusive:
+            break
+        }
+        return try withReading(body)
+    }
+
     /// Runs a write: exclusive lock, index current, records appended, committed on success,
     /// rolled back on error. Inside a transaction it joins the transaction.
     @inline(__always)

@@ -27,7 +27,7 @@ public final class DiskCache: @unchecked Sendable {
     let networkLease: Double
 
     /// Guards the state below; held for the span of one operation.
-    var mutex = RecursiveMutex()
+    var mutex = StateLock()
     /// Which thread of the process writes (see `WriterSlot`); taken before `mutex`.
     var writer: WriterSlot
     var forkGeneration: UInt64
@@ -88,8 +88,6 @@ public final class DiskCache: @unchecked Sendable {
         defer { removedValueFiles = [] }
         return removedValueFiles
     }
-    var pendingHits = 0
-    var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()
     /// The published state, for other threads' reads during a transaction.
     var publishedView: PublishedView?
@@ -179,7 +177,6 @@ public final class DiskCache: @unchecked Sendable {
         if transactionDepth > 0 {
             throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
         }
-        flushStats()
         removeGarbageFiles()
         if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()
