@@ -37,6 +37,36 @@ import Testing
         while !first.isFinished { usleep(1000) }
     }
 
+    /// A write waiting for another process's lock does not hold this process's reads up
+    /// (it waited holding the state lock, so every read waited as long).
+    @Test func readsGoOnWhileAWriterWaitsForAnotherProcess() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir)
+        try c.set("a", int: 1)
+        let holder = try startLockHolder(dir, seconds: 30)
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        let writeStarted = DispatchSemaphore(value: 0), writeDone = DispatchSemaphore(value: 0), readDone = DispatchSemaphore(value: 0)
+        Thread {
+            writeStarted.signal()
+            try! c.set("b", int: 2)
+            writeDone.signal()
+        }.start()
+        writeStarted.wait()
+        usleep(100_000)   // the writer is waiting for the child's lock by now
+        Thread {
+            #expect(try! c.get("a")?.int == 1)
+            #expect(try! c.get("b") == nil)
+            readDone.signal()
+        }.start()
+        let finished = readDone.wait(timeout: .now() + 10) == .success
+        kill(holder.processIdentifier, SIGKILL)
+        writeDone.wait()
+        if !finished { readDone.wait() }
+        #expect(finished, "the read waited for the writer")
+        #expect(try c.get("b")?.int == 2)
+    }
+
     /// Readers that never pause do not starve a writer, and every read sees a whole value.
     @Test func writesProceedWhileManyThreadsRead() throws {
         let dir = makeTempDirectory()

@@ -63,11 +63,14 @@ extension DiskCache {
         try checkFork()
         let deadline = try enterWriter()
         defer { writer.release() }
-        try mutex.lockUnlessRefused()
+        let locked = try lockOtherProcesses(deadline)
+        do { try mutex.lockUnlessRefused() } catch {
+            locked?.writers.unlock()
+            throw error
+        }
         defer { mutex.unlock() }
-        try prepare()
-        if holdsExclusive { return try body() }
-        try acquireExclusive(deadline)
+        guard let locked else { return try body() }
+        try enterExclusive(locked)
         defer { releaseExclusive() }
         if NoWait.isActive && settings.durability == .sync { throw NoWait.error("fsync for durability 'sync'") }
         do {
@@ -97,13 +100,48 @@ extension DiskCache {
         return deadline
     }
 
-    func acquireExclusive(_ deadline: Double?) throws {
-        let log = try openLog()
+    /// With the writer slot held: takes the other processes' lock, waiting (local mode) with the
+    /// state lock released so that this process's reads go on meanwhile (another process may
+    /// hold it for long). The slot keeps the log object from changing (only a writer or `close`, which
+    /// takes the slot, replaces it). Returns the log whose lock it took; nil when this
+    /// thread's transaction holds it already (the write joins the transaction).
+    func lockOtherProcesses(_ deadline: Double?) throws -> LogStore? {
+        let log: LogStore
+        do {
+            try mutex.lockUnlessRefused()
+            defer { mutex.unlock() }
+            try prepare()
+            if holdsExclusive { return nil }
+            log = try openLog()
+            if log.isNetwork {
+                // A network claim reads and changes the log's own state, which the state lock
+                // guards (reads poll it): taken under it.
+                try lockWriters(log, deadline)
+                return log
+            }
+        }
+        try lockWriters(log, deadline)
+        return log
+    }
+
+    private func lockWriters(_ log: LogStore, _ deadline: Double?) throws {
         if NoWait.isActive {
             guard try log.writers.tryLock() else { throw NoWait.error("another process is writing") }
         } else {
             try log.writers.lock(timeout: deadline.map { max(0, $0 - monotonicClock()) })
         }
+    }
+
+    /// Takes the other processes' lock with the state lock held (transactions).
+    func acquireExclusive(_ deadline: Double?) throws {
+        let log = try openLog()
+        try lockWriters(log, deadline)
+        try enterExclusive(log)
+    }
+
+    /// With both locks held: the log made trustworthy and the index brought up to date;
+    /// on failure the other processes' lock is released.
+    func enterExclusive(_ log: LogStore) throws {
         holdsExclusive = true
         do {
             if NoWait.isActive && log.needsSettling { throw NoWait.error("recovering after a crashed writer") }
