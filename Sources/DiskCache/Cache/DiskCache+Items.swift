@@ -83,6 +83,9 @@ extension DiskCache {
     ///
     /// - Parameter readFile: asked with the value's kind when it lives in a file; return false
     ///   to get its path instead of its bytes.
+    ///
+    /// Reads of many threads run at once; `body` runs while this read holds the cache shared,
+    /// so it may read the cache again but not write to it (that throws `.invalidArgument`).
     public func withItem<R>(_ key: KeyRef, readFile: (ItemKind) -> Bool = { _ in true }, _ body: (ItemView) throws -> R) throws -> R? {
         var accessed = false
         var policy = EvictionPolicy.none

@@ -101,7 +101,9 @@ public final class DiskCache: @unchecked Sendable {
 
     /// What python-diskcache allows that a Swift program most likely does not mean.
     public struct Leniency: OptionSet, Sendable {
+        /// The options as bits.
         public let rawValue: Int
+        /// Options from their bits.
         public init(rawValue: Int) { self.rawValue = rawValue }
         /// Setting names the engine does not know are persisted as given (python-diskcache
         /// stores every keyword argument of `Cache()`), instead of rejected.
