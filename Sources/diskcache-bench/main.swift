@@ -531,6 +531,8 @@ func runGetThreads(_ args: ArraySlice<String>) throws {
     let dir = base + "/threads"
     removeTree(dir)
     defer { removeTree(dir) }
+    var prefix = base.hasPrefix("/") ? "" : "."
+    for part in base.split(separator: "/") { prefix += "/" + part; mkdir(prefix, 0o755) }
     let keys = (0..<10_000).map { Array("key-\($0)".utf8) }
     let value = [UInt8](repeating: 7, count: 100)
     print("| get throughput, \(Int(seconds)) s per row, \(filesystemName(base)) | 1 thread | 2 threads | 8 threads |")
