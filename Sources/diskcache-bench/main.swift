@@ -469,8 +469,12 @@ func runBenchmark(_ config: Config) throws {
     print("| fill, one process | \(fillRate.map { "\(Int($0)) sets/s" } ?? "reused from a --keep run") | | | |")
 }
 
-/// Gets per second from `threads` threads, each reading scattered keys for `seconds`.
-func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: Double) -> Double {
+/// Gets per second from `threads` threads, each reading scattered keys for `seconds`, and the
+/// voluntary context switches per 1000 gets (a thread that finds a lock taken sleeps: on a
+/// loaded machine the rate is noise, the switches show whether reads wait for each other).
+func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: Double) -> (rate: Double, switchesPer1000: Double) {
+    var before = rusage()
+    getrusage(RUSAGE_SELF, &before)
     final class Run: @unchecked Sendable {
         let cache: DiskCache
         let keys: [[UInt8]]
@@ -509,7 +513,18 @@ func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: D
         ids.append(id)
     }
     for id in ids { pthread_join(id, nil) }
-    return Double(run.counts.reduce(0, +)) / seconds
+    var after = rusage()
+    getrusage(RUSAGE_SELF, &after)
+    let gets = Double(run.counts.reduce(0, +))
+    // Joining each thread is one switch of its own.
+    let switches = Double(after.ru_nvcsw - before.ru_nvcsw - threads)
+    return (gets / seconds, max(0, switches) / gets * 1000)
+}
+
+/// Two decimals.
+func fmt2(_ x: Double) -> String {
+    let v = Int((x * 100).rounded())
+    return "\(v / 100).\(v % 100 < 10 ? "0" : "")\(v % 100)"
 }
 
 final class Box {
@@ -535,13 +550,13 @@ func runGetThreads(_ args: ArraySlice<String>) throws {
     for part in base.split(separator: "/") { prefix += "/" + part; mkdir(prefix, 0o755) }
     let keys = (0..<10_000).map { Array("key-\($0)".utf8) }
     let value = [UInt8](repeating: 7, count: 100)
-    print("| get throughput, \(Int(seconds)) s per row, \(filesystemName(base)) | 1 thread | 2 threads | 8 threads |")
+    print("| get throughput (voluntary context switches per 1000 gets), \(Int(seconds)) s per cell, \(filesystemName(base)) | 1 thread | 2 threads | 8 threads |")
     print("|---|---|---|---|")
     for statistics in [false, true] {
         let cache = try DiskCache(directory: dir, statistics: statistics)
         for k in keys { try k.withUnsafeBytes { k in try value.withUnsafeBytes { try cache.set(KeyRef(kind: .text, bytes: k), kind: .blob, value: $0) } } }
         let rates = [1, 2, 8].map { getThroughput(cache, keys: keys, threads: $0, seconds: seconds) }
-        print("| statistics \(statistics ? "on" : "off") | " + rates.map { "\(Int($0 / 1000)) k/s" }.joined(separator: " | ") + " |")
+        print("| statistics \(statistics ? "on" : "off") | " + rates.map { "\(Int($0.rate / 1000)) k/s, \(fmt2($0.switchesPer1000)) csw/1k" }.joined(separator: " | ") + " |")
     }
 }
 
