@@ -474,7 +474,7 @@ func runBenchmark(_ config: Config) throws {
 /// loaded machine the rate is noise, the switches show whether reads wait for each other).
 func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: Double) -> (rate: Double, switchesPer1000: Double) {
     var before = rusage()
-    getrusage(RUSAGE_SELF, &before)
+    getrusage(RUSAGE_SELF.rawValue, &before)
     final class Run: @unchecked Sendable {
         let cache: DiskCache
         let keys: [[UInt8]]
@@ -514,7 +514,7 @@ func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: D
     }
     for id in ids { pthread_join(id, nil) }
     var after = rusage()
-    getrusage(RUSAGE_SELF, &after)
+    getrusage(RUSAGE_SELF.rawValue, &after)
     let gets = Double(run.counts.reduce(0, +))
     // Joining each thread is one switch of its own.
     let switches = Double(after.ru_nvcsw - before.ru_nvcsw - threads)
