@@ -26,6 +26,9 @@ public enum SettingName {
     public static let durability = "durability"
     /// A bound on the number of items (0: none), culled as `size_limit` is.
     public static let maxEntries = "max_entries"
+
+    /// Every name the engine acts on or keeps for python-diskcache.
+    public static let all: Set<String> = [sizeLimit, cullLimit, evictionPolicy, statistics, tagIndex, minFileSize, durability, maxEntries]
 }
 
 /// The settings the engine itself acts on, read from the persisted ones.
@@ -66,7 +69,10 @@ struct EffectiveSettings {
     }
 
     /// Rejects values the engine cannot act on, before they are persisted.
-    static func validate(_ name: String, _ value: SettingValue) throws {
+    static func validate(_ name: String, _ value: SettingValue, anyName: Bool) throws {
+        if !anyName && !SettingName.all.contains(name) {
+            throw DiskCacheError(.invalidArgument, "Unknown setting '\(name)'; the settings are \(SettingName.all.sorted().joined(separator: ", "))")
+        }
         switch name {
         case SettingName.evictionPolicy:
             guard let v = value.textValue, EvictionPolicy(rawValue: v) != nil else {
