@@ -57,7 +57,6 @@ import Testing
         expectReadOnly { _ = try reader.clear() }
         expectReadOnly { try reader.transact { } }
         expectReadOnly { try reader.updateSetting("cull_limit", .int(3)) }
-        try reader.close()
         #expect(listing(dir) == before)
 
         // Writers' changes show, compaction included.
@@ -69,6 +68,8 @@ import Testing
         try writer.set("d", text: "delta")
         #expect(try reader.get("d")?.text == "delta")
         #expect(try reader.get("c")?.text == "gamma")
+        try reader.close()
+        #expect(throws: DiskCacheError.self) { try reader.get("c") }
     }
 
     @Test func nothingToOpenIsAnErrorAndCreatesNothing() throws {
