@@ -5,6 +5,8 @@ let package = Package(
     name: "DiskCache",
     products: [
         .library(name: "DiskCache", targets: ["DiskCache"]),
+        // Swift concurrency and Codable over the engine (which stays free of both).
+        .library(name: "DiskCacheKit", targets: ["DiskCacheKit"]),
         .executable(name: "diskcache", targets: ["diskcache"]),
         .executable(name: "diskcache-demo", targets: ["diskcache-demo"]),
     ],
@@ -21,6 +23,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "DiskCacheKit", dependencies: ["DiskCache"]),
         .executableTarget(
             name: "diskcache",
             dependencies: [
@@ -34,7 +37,7 @@ let package = Package(
         // libFuzzer target (scripts/fuzz.sh builds it with -sanitize=fuzzer); a plain build
         // replays input files.
         .executableTarget(name: "dc-fuzz", dependencies: ["DiskCache"]),
-        .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "CDiskCacheSupport", "dc-testchild"]),
+        .testTarget(name: "DiskCacheTests", dependencies: ["DiskCache", "DiskCacheKit", "CDiskCacheSupport", "dc-testchild"]),
     ],
     swiftLanguageModes: [.v6]
 )

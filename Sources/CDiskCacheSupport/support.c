@@ -217,6 +217,14 @@ uint64_t dcs_fork_generation(void) {
     return __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
 }
 
+static _Thread_local int no_wait = 0;
+static _Thread_local uint64_t unrefused_waits = 0;
+
+int dcs_no_wait(void) { return no_wait; }
+int dcs_set_no_wait(int on) { int was = no_wait; no_wait = on; return was; }
+void dcs_note_unrefused_wait(void) { unrefused_waits++; }
+uint64_t dcs_unrefused_waits(void) { return unrefused_waits; }
+
 int dcs_flock(int fd, int operation) { return flock(fd, operation); }
 
 int dcs_stat(const char *path, int64_t *size, int *is_directory) {

@@ -7,6 +7,8 @@
 //   dc-testchild forkhold DIR              forks a child that sleeps without touching the cache
 //                                          (its pid on the first line), then holds the cache
 //                                          in a transaction ("in transaction") until killed
+//   dc-testchild hold DIR SECONDS          holds the cache's write lock (an open transaction)
+//                                          for SECONDS after printing "holding", then exits
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,6 +108,14 @@ do {
             print("in transaction")
             fflush(nil)
             sleep(120)
+        }
+    case "hold":
+        let cache = try DiskCache(directory: dir)
+        try cache.transact {
+            try cache.set("held", int: 1)
+            print("holding")
+            fflush(nil)
+            usleep(UInt32(Double(args[3])! * 1_000_000))
         }
     default:
         print("unknown mode \(args[1])")

@@ -45,3 +45,22 @@ extension DiskCache {
     /// Network mode: the batch log.
     var net: NetworkLog? { log as? NetworkLog }
 }
+
+/// Starts `dc-testchild hold DIR SECONDS` and returns once the child holds the cache's write
+/// lock.
+func startLockHolder(_ dir: String, seconds: Double) throws -> Process {
+    let out = Pipe()
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: childExecutable)
+    p.arguments = ["hold", dir, String(seconds)]
+    p.standardOutput = out
+    try p.run()
+    var text = ""
+    while !text.contains("holding\n") {
+        let chunk = out.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        text += String(decoding: chunk, as: UTF8.self)
+    }
+    precondition(text.contains("holding"), "lock holder failed: \(text)")
+    return p
+}

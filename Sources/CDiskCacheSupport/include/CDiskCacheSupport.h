@@ -36,6 +36,17 @@ int dcs_lock_fd_register(int fd, const char *path);
 /// Forgets a registered descriptor; call before closing it.
 void dcs_lock_fd_unregister(int fd);
 
+/// The calling thread's "attempt without waiting" state (DiskCache.withoutWaiting): nonzero
+/// while a call must throw `wouldBlock` instead of waiting. A C thread-local because Swift has
+/// none that is cheap enough for every operation's entry.
+int dcs_no_wait(void);
+/// Sets the calling thread's state; returns the previous one.
+int dcs_set_no_wait(int on);
+/// Counts, per thread, waits entered while the state was on: each is a wait the engine failed
+/// to refuse up front (a defect; tests read it).
+void dcs_note_unrefused_wait(void);
+uint64_t dcs_unrefused_waits(void);
+
 /// Thin wrappers for libc functions whose names Swift confuses with same-named structs.
 int dcs_flock(int fd, int operation);
 /// stat(2): 0 on success with size and whether it is a directory; -1 with errno set.

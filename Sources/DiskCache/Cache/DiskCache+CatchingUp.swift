@@ -6,6 +6,7 @@ extension DiskCache {
         guard let log else { return }
         let head = log.publishedHead()
         if head == applied { return }
+        if NoWait.isActive { return try catchUpWithoutWaiting(head, log) }
         try catchUpSlow(head, log)
     }
 
@@ -37,6 +38,24 @@ extension DiskCache {
             if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
             return
         }
+    }
+
+    /// A catch-up in "attempt without waiting" mode: a few bytes appended to the segment this
+    /// process has mapped are applied from the mapping (memory another process just wrote, in
+    /// the page cache); anything else would wait.
+    func catchUpWithoutWaiting(_ head: LogHead, _ log: LogStore) throws {
+        guard head.segment == applied.segment, head.end >= applied.end, head.end - applied.end <= NoWait.catchUpLimit,
+              log.mapped(at: applied.end, count: Int(head.end - applied.end)) != nil else {
+            throw NoWait.error("catching up with another process's writes")
+        }
+        _ = try Segment.scan(reading: { offset, buffer in
+            // Below the published head: in the file and in the mapping.
+            let n = Int(min(Int64(buffer.count), head.end - offset))
+            buffer.copyMemory(from: log.mapped(at: offset, count: n)!)
+            return n
+        }, from: applied.end, to: head.end, salt: log.salt, source: log.name, resync: true) { r, off in index.apply(r, offset: off) }
+        applied = head
+        if index.settings.count > 0 { settings = EffectiveSettings(effectiveSettingValues()) }
     }
 
     /// Applies the log's records in `[from, to)` to `target`: the one replay, for opening,

@@ -3,7 +3,8 @@ extension DiskCache {
     /// removes what cannot be read (damaged records by compaction, items whose value file is
     /// gone, unknown files and empty directories).
     public func check(fix: Bool = false) throws -> [CheckFinding] {
-        try withWriting {
+        try NoWait.refuse("checking the whole cache")
+        return try withWriting {
             var findings: [CheckFinding] = []
             let log = try openLog()
             let segPath = log.name

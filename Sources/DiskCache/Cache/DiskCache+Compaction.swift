@@ -7,9 +7,12 @@ extension DiskCache {
     /// retried, a `pop`ped value lost). A failure is kept for `check()` and
     /// `compactionFailure`, and the next attempt waits for the log to grow.
     func compactIfDue() {
-        guard let log, !compacting, transactionDepth == 0, !holdsExclusive,
-              log.compactionDue(end: applied.end, liveBytes: index.liveRecordBytes),
-              compactionBackoff.allows(applied) else { return }
+        guard !compacting, transactionDepth == 0, !holdsExclusive, compactionIsDue else { return }
+        if NoWait.isActive {
+            // Left for the next write outside the mode (`performDeferredWork`).
+            deferredWork.store(true, ordering: .relaxed)
+            return
+        }
         compacting = true
         defer { compacting = false }
         do {
@@ -17,6 +20,12 @@ extension DiskCache {
         } catch {
             compactionBackoff.failed(DiskCacheError.io("compact", directory, error), at: applied)
         }
+    }
+
+    /// Whether an automatic compaction is due. Caller holds `mutex`.
+    var compactionIsDue: Bool {
+        guard let log else { return false }
+        return log.compactionDue(end: applied.end, liveBytes: index.liveRecordBytes) && compactionBackoff.allows(applied)
     }
 
     /// Why the last automatic compaction failed, if it did and none has succeeded since.
@@ -29,6 +38,7 @@ extension DiskCache {
     /// Rewrites the live records into a new log, in log order, and switches every process
     /// to it. Records that fail their checksum are left behind.
     public func compact() throws {
+        try NoWait.refuse("compaction")
         try withWriting {
             try commitPending()
             try compactLocked()

@@ -6,22 +6,6 @@ public struct Item: Equatable, Sendable {
     public var tag: StoredKey?
 }
 
-extension StoredKey {
-    public static func text(_ s: String) -> StoredKey { StoredKey(kind: .text, bytes: Array(s.utf8)) }
-    public static func int(_ v: Int64) -> StoredKey { StoredKey(kind: .int, bytes: withUnsafeBytes(of: v.littleEndian) { Array($0) }) }
-    public static func float(_ v: Double) -> StoredKey { StoredKey(kind: .float, bytes: withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) }) }
-    public static func blob(_ b: [UInt8]) -> StoredKey { StoredKey(kind: .blob, bytes: b) }
-
-    /// The text of a text key.
-    public var text: String? { kind == .text ? String(decoding: bytes, as: UTF8.self) : nil }
-    /// The integer of an int key.
-    public var int: Int64? { kind == .int && bytes.count == 8 ? Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
-}
-
-extension StoredKey: ExpressibleByStringLiteral {
-    public init(stringLiteral value: String) { self = .text(value) }
-}
-
 extension Item {
     /// The integer of an int value.
     public var int: Int64? { kind == .int && value.count == 8 ? Int64(littleEndian: value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
@@ -37,9 +21,7 @@ extension Item {
 
 /// Time-to-live to absolute expire time.
 func expireTime(after ttl: Duration?) -> Double? {
-    guard let ttl else { return nil }
-    let (s, atto) = ttl.components
-    return wallClock() + Double(s) + Double(atto) * 1e-18
+    ttl.map { ExpiryTime.after($0).secondsSince1970 }
 }
 
 extension DiskCache {

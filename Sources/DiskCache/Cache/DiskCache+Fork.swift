@@ -8,7 +8,10 @@ extension DiskCache {
     @inline(__always)
     func checkFork() throws {
         let generation = dcs_fork_generation()
-        if generation != forkGeneration { try afterFork(generation) }
+        if generation != forkGeneration {
+            try NoWait.refuse("reopening after fork")
+            try afterFork(generation)
+        }
     }
 
     func afterFork(_ generation: UInt64) throws {

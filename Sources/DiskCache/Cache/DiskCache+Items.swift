@@ -63,10 +63,13 @@ extension DiskCache {
         switch source {
         case .bytes(let value, let storage):
             guard try placeInFile(value.count, storage) else { return nil }
+            try NoWait.refuse("writing a value file")
             return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, bytes: value)
         case .stream(let next):
+            try NoWait.refuse("writing a value file")
             return try ValueFiles.write(directory: directory, sync: settings.durability == .sync, next)
         case .existingFile(let name):
+            try NoWait.refuse("reading a value file")
             return try ValueFiles.adopt(directory: directory, name: name)
         }
     }
@@ -173,6 +176,7 @@ extension DiskCache {
             view.fileCRC = ext.crc
             return try body(view)
         }
+        try NoWait.refuse("reading a value file")
         // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB.
         var buffer = fileScratch
         fileScratch = []
@@ -207,15 +211,20 @@ extension DiskCache {
     /// wait for another thread's transaction (see `PublishedView`): while one is open, the
     /// access goes unrecorded.
     func noteAccess(_ key: KeyRef) throws {
-        guard writer.acquire(deadline: monotonicClock()) else { return }
+        guard writer.tryAcquire() else { return }
         defer { writer.release() }
-        try withWriting {
-            guard index.find(key) != nil else { return }
-            var h = RecordHeader(kind: .access)
-            h.keyKind = key.kind.rawValue
-            h.storeTime = wallClock()
-            h.aux = 1
-            appendRecord(h, key: key.bytes)
+        do {
+            try withWriting {
+                guard index.find(key) != nil else { return }
+                var h = RecordHeader(kind: .access)
+                h.keyKind = key.kind.rawValue
+                h.storeTime = wallClock()
+                h.aux = 1
+                appendRecord(h, key: key.bytes)
+            }
+        } catch let e as DiskCacheError where e.code == .wouldBlock {
+            // The read had its effect (a hit counted): the access goes unrecorded rather than
+            // making the read fail, as while another thread has a transaction open.
         }
     }
 

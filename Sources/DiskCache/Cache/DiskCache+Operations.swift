@@ -4,14 +4,19 @@ extension DiskCache {
     /// Reopens per-process state after fork or close. Called with `mutex` held.
     @inline(__always)
     func prepare() throws {
-        if log == nil { try open() }
+        if log == nil {
+            try NoWait.refuse("opening the cache")
+            try open()
+        }
+        // Network mode: every operation's first step (polling for news) is network I/O.
+        if log!.isNetwork { try NoWait.refuse("network-mode I/O") }
     }
 
     /// Runs a read: index brought up to date with the published head first.
     @inline(__always)
     func withReading<R>(_ body: () throws -> R) throws -> R {
         try checkFork()
-        mutex.lock()
+        try mutex.lockUnlessRefused()
         defer { mutex.unlock() }
         try prepare()
         if !holdsExclusive {
@@ -29,16 +34,20 @@ extension DiskCache {
         try checkFork()
         let deadline = try enterWriter()
         defer { writer.release() }
-        mutex.lock()
+        try mutex.lockUnlessRefused()
         defer { mutex.unlock() }
         try prepare()
         if holdsExclusive { return try body() }
         try acquireExclusive(deadline)
         defer { releaseExclusive() }
+        if NoWait.isActive && settings.durability == .sync { throw NoWait.error("fsync for durability 'sync'") }
         do {
             let r = try body()
             try commitPending()
             return r
+        } catch let e as DiskCacheError where e.code == .wouldBlock && pending.isEmpty && removeOnRollback.isEmpty {
+            // Refused before appending anything: the index is as it was (rebuilding it would wait).
+            throw e
         } catch {
             rollbackPending()
             throw error
@@ -48,6 +57,10 @@ extension DiskCache {
     /// Takes the writer slot, waiting at most the lock timeout; returns the deadline the rest
     /// of the write's waiting (for other processes) must keep.
     func enterWriter() throws -> Double? {
+        if NoWait.isActive {
+            guard writer.tryAcquire() else { throw NoWait.error("another thread is writing") }
+            return nil
+        }
         let deadline = writer.deadline()
         guard writer.acquire(deadline: deadline) else {
             throw DiskCacheError(.timeout, "Timed out after \(writer.timeout ?? 0) s waiting for another thread's write to the cache at '\(directory)'")
@@ -57,9 +70,14 @@ extension DiskCache {
 
     func acquireExclusive(_ deadline: Double?) throws {
         let log = try openLog()
-        try log.writers.lock(timeout: deadline.map { max(0, $0 - monotonicClock()) })
+        if NoWait.isActive {
+            guard try log.writers.tryLock() else { throw NoWait.error("another process is writing") }
+        } else {
+            try log.writers.lock(timeout: deadline.map { max(0, $0 - monotonicClock()) })
+        }
         holdsExclusive = true
         do {
+            if NoWait.isActive && log.needsSettling { throw NoWait.error("recovering after a crashed writer") }
             try log.settle(opening: false)
             try catchUp()
         } catch {
@@ -72,5 +90,6 @@ extension DiskCache {
         holdsExclusive = false
         log?.writers.unlock()
         compactIfDue()
+        if !NoWait.isActive && deferredRemovals.isEmpty { deferredWork.store(false, ordering: .relaxed) }
     }
 }

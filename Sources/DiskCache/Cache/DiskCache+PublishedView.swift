@@ -31,6 +31,9 @@ extension DiskCache {
     /// Runs a read against the published state. Caller holds `mutex`.
     func withPublishedView<R>(_ body: () throws -> R) throws -> R {
         let head = applied
+        if NoWait.isActive && !(publishedView.map { $0.head == head } ?? false) {
+            throw NoWait.error("building the published view")
+        }
         if var view = publishedView, view.head.segment == head.segment, view.head.end <= head.end {
             publishedView = nil
             if view.head.end < head.end {

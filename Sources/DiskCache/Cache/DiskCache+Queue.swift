@@ -1,18 +1,3 @@
-/// A key as stored, returned by iteration and queue operations.
-public struct StoredKey: Hashable, Sendable {
-    public var kind: ItemKind
-    public var bytes: [UInt8]
-
-    public init(kind: ItemKind, bytes: [UInt8]) {
-        self.kind = kind
-        self.bytes = bytes
-    }
-
-    public func withRef<R>(_ body: (KeyRef) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes { try body(KeyRef(kind: kind, bytes: $0)) }
-    }
-}
-
 /// Which end of a queue.
 public enum QueueSide: Sendable {
     case front, back

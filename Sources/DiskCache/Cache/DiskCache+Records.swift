@@ -61,7 +61,16 @@ extension DiskCache {
     }
 
     func removeGarbageFiles() {
-        for name in removeAfterCommit { removeValueFile(name) }
+        if NoWait.isActive {
+            // Unlinking waits for the filesystem and comes after the commit: left for the next
+            // write outside the mode (`performDeferredWork`).
+            deferredRemovals += removeAfterCommit
+            if !removeAfterCommit.isEmpty { deferredWork.store(true, ordering: .relaxed) }
+        } else {
+            for name in deferredRemovals { removeValueFile(name) }
+            deferredRemovals.removeAll()
+            for name in removeAfterCommit { removeValueFile(name) }
+        }
         removeAfterCommit.removeAll()
     }
 

@@ -29,6 +29,9 @@ extension DiskCache {
     /// `PublishedView`). For hosts whose transactions are not a
     /// closure (Python's `with cache.transact():`). Prefer `transact`.
     public func beginTransaction() throws {
+        // Without waiting only joining this thread's own transaction: ending a transaction
+        // commits (or rolls back by rebuilding the index), which may wait.
+        if NoWait.isActive && !writer.isHeldByCurrentThread { throw NoWait.error("a transaction") }
         try checkFork()
         let deadline = try enterWriter()
         mutex.lock()
@@ -58,6 +61,10 @@ extension DiskCache {
         guard transactionDepth > 0 else {
             mutex.unlock()
             throw DiskCacheError(.invalidArgument, "No transaction is open")
+        }
+        if transactionDepth == 1 && NoWait.isActive {
+            mutex.unlock()
+            throw NoWait.error("ending a transaction")
         }
         defer {
             mutex.unlock()

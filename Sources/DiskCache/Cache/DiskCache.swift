@@ -57,6 +57,11 @@ public final class DiskCache: @unchecked Sendable {
     /// those the write created, to remove if it rolls back.
     var removeAfterCommit: [String] = []
     var removeOnRollback: [String] = []
+    /// Value files let go of by writes made without waiting, removed by the next write
+    /// outside the mode.
+    var deferredRemovals: [String] = []
+    /// Whether writes made without waiting left work (readable without `mutex`).
+    let deferredWork = Atomic<Bool>(false)
     /// Names of value files let go of while `reportsRemovedValueFiles` is on, not yet taken.
     var removedValueFiles: [String] = []
     var reportsRemovals = false
@@ -131,6 +136,7 @@ public final class DiskCache: @unchecked Sendable {
     ///   transaction is left as it was (closing used to drop its writes so far and let the
     ///   later ones commit one by one).
     public func close() throws {
+        try NoWait.refuse("closing")
         // Waits for another thread's transaction to end; in this thread's, throws below.
         _ = writer.acquire(deadline: nil)
         defer { writer.release() }
@@ -140,6 +146,7 @@ public final class DiskCache: @unchecked Sendable {
             throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
         }
         flushStats()
+        removeGarbageFiles()
         if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()
     }

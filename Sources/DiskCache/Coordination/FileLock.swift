@@ -59,6 +59,12 @@ final class FileLock: WriterExclusion {
         }
     }
 
+    func tryLock() throws -> Bool {
+        do { return try fd.tryFlock() } catch {
+            throw DiskCacheError.io("lock", path, error)
+        }
+    }
+
     func unlock() {
         try? fd.flock(LOCK_UN)
     }

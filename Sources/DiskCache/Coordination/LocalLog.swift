@@ -37,8 +37,10 @@ final class LocalLog: LogStore {
     var writers: WriterExclusion { fileLock }
 
     func settle(opening: Bool) throws {
-        if opening || control.isWriting || !control.isIntact { try recoverHead() }
+        if opening || needsSettling { try recoverHead() }
     }
+
+    var needsSettling: Bool { control.isWriting || !control.isIntact }
 
     /// Establishes a trustworthy published head, under the exclusive lock: the newest complete
     /// segment, and its end including complete records a crashed writer left past the head.

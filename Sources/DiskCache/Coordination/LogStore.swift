@@ -21,6 +21,8 @@ protocol LogStore: AnyObject {
     /// Under the lock: makes the log's head trustworthy before anyone appends (a writer died
     /// mid-write, the shared state is new or damaged; `opening` settles it unconditionally).
     func settle(opening: Bool) throws
+    /// Whether `settle(opening: false)` has work to do (which reads the disk); under the lock.
+    var needsSettling: Bool { get }
 
     // MARK: The head and the records
 
@@ -81,6 +83,8 @@ protocol WriterExclusion: AnyObject {
     /// Blocks until this process is the only writer, at most `timeout` seconds (nil: no
     /// limit), then throws `.timeout`. Not reentrant: the cache nests above it.
     func lock(timeout: Double?) throws
+    /// Takes the lock if no other process holds it (false: one does); never waits.
+    func tryLock() throws -> Bool
     func unlock()
 }
 

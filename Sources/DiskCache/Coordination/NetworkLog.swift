@@ -108,6 +108,9 @@ final class NetworkLog: LogStore, WriterExclusion {
 
     /// A claim starts from the newest batch: there is nothing to settle.
     func settle(opening: Bool) throws {}
+    var needsSettling: Bool { false }
+    /// A claim is network I/O, which always waits: never taken without waiting.
+    func tryLock() throws -> Bool { false }
 
     func publishedHead() -> LogHead {
         if claimed == nil { _ = try? poll(force: false) }

@@ -5,7 +5,7 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
     /// What kind of failure this is; grows without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: Hashable, Sendable {
-            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, unsupportedFormat, inTransaction
+            case io, notADirectory, corrupt, notNumeric, keyTooLarge, invalidArgument, closed, timeout, keyExists, unsupportedFormat, inTransaction, wouldBlock
         }
         let value: Value
         /// A system call failed (see `errno`).
@@ -31,6 +31,9 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         public static let unsupportedFormat = Code(value: .unsupportedFormat)
         /// Not allowed while the calling thread has a transaction open (`close`).
         public static let inTransaction = Code(value: .inTransaction)
+        /// The call would have waited and was made in "attempt without waiting" mode
+        /// (`DiskCache.withoutWaiting`): it had no effect; make it again outside the mode.
+        public static let wouldBlock = Code(value: .wouldBlock)
         public var description: String { "\(value)" }
     }
 

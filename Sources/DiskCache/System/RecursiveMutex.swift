@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CDiskCacheSupport
 
 /// A recursive pthread mutex: a transaction holds it while the operations inside it take it
 /// again on the same thread. Futex-based, ~20 ns uncontended; no Dispatch (fork safety).
@@ -27,6 +28,13 @@ final class RecursiveMutex: @unchecked Sendable {
         if pthread_mutex_trylock(m) == 0 { return }
         _ = Blocking.wait { pthread_mutex_lock(m) }
     }
+    /// Locks; in "attempt without waiting" mode throws `.wouldBlock` if another thread holds
+    /// the mutex.
+    @inline(__always) func lockUnlessRefused() throws {
+        if pthread_mutex_trylock(m) == 0 { return }
+        try NoWait.refuse("the cache is in use by another thread")
+        _ = Blocking.wait { pthread_mutex_lock(m) }
+    }
     /// Locks if no other thread holds the mutex.
     @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(m) == 0 }
     @inline(__always) func unlock() { pthread_mutex_unlock(m) }
@@ -48,6 +56,7 @@ public enum Blocking {
 
     @inline(__always)
     static func wait<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        if dcs_no_wait() != 0 { dcs_note_unrefused_wait() }
         guard let willWait, let didWait else { return try body() }
         let token = willWait()
         defer { didWait(token) }

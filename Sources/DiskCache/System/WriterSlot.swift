@@ -90,6 +90,17 @@ final class WriterSlot: @unchecked Sendable {
         }
     }
 
+    /// Takes the slot (again, if this thread holds it) if no other thread holds it.
+    func tryAcquire() -> Bool {
+        let me = pthread_self()
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        guard owner == nil || pthread_equal(owner!, me) != 0 else { return false }
+        owner = me
+        depth += 1
+        return true
+    }
+
     /// Undoes one `acquire` of this thread.
     func release() {
         pthread_mutex_lock(m)
