@@ -35,7 +35,9 @@ public struct CacheKey: Hashable, Sendable, ExpressibleByStringInterpolation, Ex
         self.init(v)
     }
 
+    /// A text key from a string literal: `"user:42"`.
     public init(stringLiteral value: String) { self.init(value) }
+    /// An integer key from an integer literal: `42`.
     public init(integerLiteral value: Int64) { self.init(value) }
 
     /// A text key.

@@ -1,11 +1,14 @@
 /// A stored item as seen during `withItem`: the buffers are valid only inside the closure.
 public struct ItemView {
+    /// How the value was stored: tells how to read `value`.
     public let kind: ItemKind
     /// The value's bytes; empty when the value is in a file that was not read.
     public let value: UnsafeRawBufferPointer
     /// Absolute expire time (seconds since the epoch), nil if the item never expires.
     public let expireTime: Double?
+    /// The kind of the item's tag; nil if it has none.
     public let tagKind: ItemKind?
+    /// The tag's bytes (empty without a tag).
     public let tag: UnsafeRawBufferPointer
     /// The value file's path when the value lives in a file of its own.
     public let filePath: String?
@@ -398,7 +401,9 @@ extension DiskCache {
 
     /// The result of `incr`: the new number, integer or float as stored.
     public enum Number: Equatable, Sendable {
+        /// An integer.
         case int(Int64)
+        /// A float (a float was stored under the key).
         case float(Double)
     }
 
