@@ -225,6 +225,31 @@ int dcs_set_no_wait(int on) { int was = no_wait; no_wait = on; return was; }
 void dcs_note_unrefused_wait(void) { unrefused_waits++; }
 uint64_t dcs_unrefused_waits(void) { return unrefused_waits; }
 
+#define READ_HELD_MAX 16
+static _Thread_local const void *read_held[READ_HELD_MAX];
+static _Thread_local int read_held_count = 0;
+
+int dcs_read_held(const void *lock) {
+    for (int i = 0; i < read_held_count; i++) if (read_held[i] == lock) return 1;
+    return 0;
+}
+
+int dcs_read_push(const void *lock) {
+    if (read_held_count == READ_HELD_MAX) return -1;
+    read_held[read_held_count++] = lock;
+    return 0;
+}
+
+void dcs_read_pop(const void *lock) {
+    for (int i = read_held_count - 1; i >= 0; i--) {
+        if (read_held[i] == lock) {
+            for (int j = i; j < read_held_count - 1; j++) read_held[j] = read_held[j + 1];
+            read_held_count--;
+            return;
+        }
+    }
+}
+
 int dcs_flock(int fd, int operation) { return flock(fd, operation); }
 
 int dcs_stat(const char *path, int64_t *size, int *is_directory) {

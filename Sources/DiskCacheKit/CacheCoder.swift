@@ -27,14 +27,17 @@ public struct JSONCacheCoder: CacheCoder {
         self.configureDecoder = configureDecoder
     }
 
+    /// `.text`: JSON is UTF-8 text.
     public var kind: ItemKind { .text }
 
+    /// Encodes `value` as JSON.
     public func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         configureEncoder?(encoder)
         return try encoder.encode(value)
     }
 
+    /// Decodes JSON read from `bytes` in place.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
         let decoder = JSONDecoder()
         configureDecoder?(decoder)

@@ -15,6 +15,10 @@
 // visited in a scattered order (the index is cold, as in real use), but each key is copied to
 // a hot buffer before the clock starts, as a caller that just built its key has it.
 //
+// Concurrent readers: get throughput from 1, 2 and 8 threads sharing one cache (each thread
+// reads scattered keys of 10 000 100-byte items for --seconds), with statistics off and on:
+//   diskcache-bench --get-threads [--seconds S] [--dir PATH]
+//
 // Internal mode, used for the child-process open and handy under a profiler:
 //   diskcache-bench --child-open DIR KEY   open DIR, get KEY; print ns, VmRSS before/after, VmHWM
 #if canImport(Glibc)
@@ -465,8 +469,103 @@ func runBenchmark(_ config: Config) throws {
     print("| fill, one process | \(fillRate.map { "\(Int($0)) sets/s" } ?? "reused from a --keep run") | | | |")
 }
 
+/// Gets per second from `threads` threads, each reading scattered keys for `seconds`, and the
+/// voluntary context switches per 1000 gets (a thread that finds a lock taken sleeps: on a
+/// loaded machine the rate is noise, the switches show whether reads wait for each other).
+func getThroughput(_ cache: DiskCache, keys: [[UInt8]], threads: Int, seconds: Double) -> (rate: Double, switchesPer1000: Double) {
+    var before = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &before)
+    final class Run: @unchecked Sendable {
+        let cache: DiskCache
+        let keys: [[UInt8]]
+        let seconds: Double
+        var counts: [Int]
+        init(_ cache: DiskCache, _ keys: [[UInt8]], _ threads: Int, _ seconds: Double) {
+            self.cache = cache
+            self.keys = keys
+            self.seconds = seconds
+            counts = Array(repeating: 0, count: threads * 16)   // a cache line apart
+        }
+        func work(_ t: Int) {
+            let end = nanos() + UInt64(seconds * 1e9)
+            var n = 0, i = t * 7919
+            while true {
+                for _ in 0..<256 {
+                    i = (i &+ 40503) % keys.count
+                    _ = try! keys[i].withUnsafeBytes { try cache.withItem(KeyRef(kind: .text, bytes: $0)) { $0.value.count } }
+                }
+                n += 256
+                if nanos() >= end { break }
+            }
+            counts[t * 16] = n
+        }
+    }
+    let run = Run(cache, keys, threads, seconds)
+    var ids: [pthread_t] = []
+    for t in 0..<threads {
+        let box = Unmanaged.passRetained(Box { run.work(t) }).toOpaque()
+        var id = pthread_t()
+        pthread_create(&id, nil, { p in
+            let b = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
+            b.body()
+            return nil
+        }, box)
+        ids.append(id)
+    }
+    for id in ids { pthread_join(id, nil) }
+    var after = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &after)
+    let gets = Double(run.counts.reduce(0, +))
+    // Joining each thread is one switch of its own.
+    let switches = Double(after.ru_nvcsw - before.ru_nvcsw - threads)
+    return (gets / seconds, max(0, switches) / gets * 1000)
+}
+
+/// Two decimals.
+func fmt2(_ x: Double) -> String {
+    let v = Int((x * 100).rounded())
+    return "\(v / 100).\(v % 100 < 10 ? "0" : "")\(v % 100)"
+}
+
+final class Box {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+func runGetThreads(_ args: ArraySlice<String>) throws {
+    var seconds = 2.0
+    var base = "/tmp/diskcache-bench"
+    var it = args.makeIterator()
+    while let a = it.next() {
+        switch a {
+        case "--seconds": seconds = Double(it.next() ?? "") ?? 0
+        case "--dir": base = it.next() ?? ""
+        default: fail("usage: diskcache-bench --get-threads [--seconds S] [--dir PATH]")
+        }
+    }
+    let dir = base + "/threads"
+    removeTree(dir)
+    defer { removeTree(dir) }
+    var prefix = base.hasPrefix("/") ? "" : "."
+    for part in base.split(separator: "/") { prefix += "/" + part; mkdir(prefix, 0o755) }
+    let keys = (0..<10_000).map { Array("key-\($0)".utf8) }
+    let value = [UInt8](repeating: 7, count: 100)
+    print("| get throughput (voluntary context switches per 1000 gets), \(Int(seconds)) s per cell, \(filesystemName(base)) | 1 thread | 2 threads | 8 threads |")
+    print("|---|---|---|---|")
+    for statistics in [false, true] {
+        let cache = try DiskCache(directory: dir, statistics: statistics)
+        for k in keys { try k.withUnsafeBytes { k in try value.withUnsafeBytes { try cache.set(KeyRef(kind: .text, bytes: k), kind: .blob, value: $0) } } }
+        let rates = [1, 2, 8].map { getThroughput(cache, keys: keys, threads: $0, seconds: seconds) }
+        print("| statistics \(statistics ? "on" : "off") | " + rates.map { "\(Int($0.rate / 1000)) k/s, \(fmt2($0.switchesPer1000)) csw/1k" }.joined(separator: " | ") + " |")
+    }
+}
+
 let args = Array(CommandLine.arguments.dropFirst())
 do {
+    if args.first == "--get-threads" {
+        try runGetThreads(args.dropFirst())
+        exit(0)
+    }
     if args.first == "--child-open" {
         guard args.count == 3 else { fail("--child-open DIR KEY") }
         try childOpen(args[1], args[2])

@@ -88,8 +88,8 @@ import Testing
     @Test func abandonedClaimIsTakenOverAfterTheLeaseAndTheLateWriterFails() throws {
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }
-        let slow = try DiskCache(directory: dir, network: true, lease: 0.3)
-        let other = try DiskCache(directory: dir, network: true, lease: 0.3)
+        let slow = try DiskCache(directory: dir, network: true, lease: .seconds(0.3))
+        let other = try DiskCache(directory: dir, network: true, lease: .seconds(0.3))
         try slow.set("before", int: 1)
         try slow.beginTransaction()
         try slow.set("lost", int: 1)
@@ -113,7 +113,7 @@ import Testing
     @Test func crashedClaimerDoesNotBlockBeyondTheLease() throws {
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }
-        let c = try DiskCache(directory: dir, network: true, lease: 0.2)
+        let c = try DiskCache(directory: dir, network: true, lease: .seconds(0.2))
         try c.set("x", int: 1)
         // A host died right after claiming the next batch.
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)

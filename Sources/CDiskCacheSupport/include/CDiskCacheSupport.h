@@ -47,6 +47,15 @@ int dcs_set_no_wait(int on);
 void dcs_note_unrefused_wait(void);
 uint64_t dcs_unrefused_waits(void);
 
+/// The shared (read) holds of cache state locks the calling thread has, so that a nested read
+/// of the same cache does not take the lock again (a waiting writer would block it: deadlock)
+/// and a write inside a read is refused instead of deadlocking. At most 16 at once.
+int dcs_read_held(const void *lock);
+/// Notes a shared hold; -1 if 16 are already noted.
+int dcs_read_push(const void *lock);
+/// Forgets the innermost shared hold of `lock`.
+void dcs_read_pop(const void *lock);
+
 /// Thin wrappers for libc functions whose names Swift confuses with same-named structs.
 int dcs_flock(int fd, int operation);
 /// stat(2): 0 on success with size and whether it is a directory; -1 with errno set.

@@ -35,9 +35,9 @@ public struct CacheKey: Hashable, Sendable, ExpressibleByStringInterpolation, Ex
         self.init(v)
     }
 
-    /// A text key from a string literal: `"user:42"`.
+    /// A text key from a string literal (or an interpolated string: `"user:\(id)"`).
     public init(stringLiteral value: String) { self.init(value) }
-    /// An integer key from an integer literal: `42`.
+    /// An integer key from an integer literal.
     public init(integerLiteral value: Int64) { self.init(value) }
 
     /// A text key.

@@ -12,6 +12,8 @@ public struct Item: Equatable, Sendable {
 }
 
 extension Item {
+    /// When the item expires (nil: never).
+    public var expires: ExpiryTime? { expireTime.map { ExpiryTime(secondsSince1970: $0) } }
     /// The integer of an int value.
     public var int: Int64? { kind == .int && value.count == 8 ? Int64(littleEndian: value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
     /// The text of a text value (`set(_:text:)`), nil for other kinds.
@@ -25,7 +27,7 @@ extension Item {
     }
 }
 
-/// Time-to-live to absolute expire time.
+/// Time-to-live to absolute expire time (Unix seconds, the binding layer's form).
 func expireTime(after ttl: Duration?) -> Double? {
     ttl.map { ExpiryTime.after($0).secondsSince1970 }
 }
@@ -54,9 +56,14 @@ extension DiskCache {
 
     /// Stores bytes under `key`; `ttl` makes it expire.
     public func set(_ key: StoredKey, bytes: [UInt8], kind: ItemKind = .blob, ttl: Duration? = nil, tag: StoredKey? = nil) throws {
+        try set(key, bytes: bytes, kind: kind, expires: ttl.map { .after($0) }, tag: tag)
+    }
+
+    /// Stores bytes under `key`, expiring at `expires` (nil: never).
+    public func set(_ key: StoredKey, bytes: [UInt8], kind: ItemKind = .blob, expires: ExpiryTime?, tag: StoredKey? = nil) throws {
         try key.withRef { k in
             try bytes.withUnsafeBytes { v in
-                try withTag(tag) { try set(k, kind: kind, value: v, expireTime: expireTime(after: ttl), tag: $0) }
+                try withTag(tag) { try set(k, kind: kind, value: v, expireTime: expires?.secondsSince1970, tag: $0) }
             }
         }
     }
@@ -66,9 +73,19 @@ extension DiskCache {
         try set(key, bytes: Array(text.utf8), kind: .text, ttl: ttl, tag: tag)
     }
 
+    /// Stores text under `key`, expiring at `expires` (nil: never).
+    public func set(_ key: StoredKey, text: String, expires: ExpiryTime?, tag: StoredKey? = nil) throws {
+        try set(key, bytes: Array(text.utf8), kind: .text, expires: expires, tag: tag)
+    }
+
     /// Stores an integer under `key` (it can then be `incr`emented).
     public func set(_ key: StoredKey, int: Int64, ttl: Duration? = nil, tag: StoredKey? = nil) throws {
         try set(key, bytes: withUnsafeBytes(of: int.littleEndian) { Array($0) }, kind: .int, ttl: ttl, tag: tag)
+    }
+
+    /// Stores an integer under `key`, expiring at `expires` (nil: never).
+    public func set(_ key: StoredKey, int: Int64, expires: ExpiryTime?, tag: StoredKey? = nil) throws {
+        try set(key, bytes: withUnsafeBytes(of: int.littleEndian) { Array($0) }, kind: .int, expires: expires, tag: tag)
     }
 
     /// Stores bytes under `key` only if no live item is there.
@@ -100,12 +117,20 @@ extension DiskCache {
         try key.withRef { try contains($0) }
     }
 
-    /// Sets when the item under `key` expires: `ttl` from now, or never for nil. Returns
-    /// whether there was a live item.
+    /// Makes the live item under `key` expire after `ttl` (nil: never). Returns whether there
+    /// was a live item.
     ///
     ///     try cache.touch("session:\(id)", ttl: .seconds(1800))   // sliding expiry
+    @discardableResult
     public func touch(_ key: StoredKey, ttl: Duration?) throws -> Bool {
-        try key.withRef { try touch($0, expireTime: expireTime(after: ttl)) }
+        try touch(key, expires: ttl.map { .after($0) })
+    }
+
+    /// Makes the live item under `key` expire at `expires` (nil: never). Returns whether there
+    /// was a live item.
+    @discardableResult
+    public func touch(_ key: StoredKey, expires: ExpiryTime?) throws -> Bool {
+        try key.withRef { try touch($0, expireTime: expires?.secondsSince1970) }
     }
 
     /// Adds `delta` to the integer under `key` (missing: starts at `initial`).

@@ -49,8 +49,14 @@ extension DiskCache {
         }
     }
 
-    /// Removes every item whose expire time is before `now` (python-diskcache: only positive
-    /// expire times). Returns the count removed.
+    /// Removes every item that expired before `time`. Returns the count removed.
+    @discardableResult
+    public func expire(asOf time: ExpiryTime) throws -> Int {
+        try expire(now: time.secondsSince1970)
+    }
+
+    /// Removes every item whose expire time (Unix seconds) is before `now` (default: the
+    /// current time; python-diskcache: only positive expire times). Returns the count removed.
     public func expire(now: Double? = nil) throws -> Int {
         try withWriting {
             let t = now ?? wallClock()

@@ -28,7 +28,7 @@ extension DiskCache {
             index = ShardIndex()
             publishedView = nil
         }
-        mutex = RecursiveMutex()
+        mutex = StateLock()
         // The slot may be held by a parent thread: a new one, the old one abandoned.
         _ = Unmanaged.passRetained(writer)
         writer = WriterSlot(timeout: writer.timeoutAtFork)
@@ -39,8 +39,6 @@ extension DiskCache {
         removeAfterCommit.removeAll()
         removeOnRollback.removeAll()
         removedValueFiles.removeAll()
-        pendingHits = 0
-        pendingMisses = 0
         compacting = false
         guard let log else { return }
         do {
@@ -55,11 +53,11 @@ extension DiskCache {
 
     /// What a fork interrupted mid-update, kept alive forever (see `afterFork`).
     private final class Abandoned {
-        let mutex: RecursiveMutex
+        let mutex: StateLock
         let index: ShardIndex
         let pending: [UInt8]
         let view: PublishedView?
-        init(mutex: RecursiveMutex, index: ShardIndex, pending: [UInt8], view: PublishedView?) {
+        init(mutex: StateLock, index: ShardIndex, pending: [UInt8], view: PublishedView?) {
             self.mutex = mutex
             self.view = view
             self.index = index

@@ -6,6 +6,8 @@ public struct ItemView {
     public let value: UnsafeRawBufferPointer
     /// Absolute expire time (seconds since the epoch), nil if the item never expires.
     public let expireTime: Double?
+    /// When the item expires (nil: never).
+    public var expires: ExpiryTime? { expireTime.map { ExpiryTime(secondsSince1970: $0) } }
     /// The kind of the item's tag; nil if it has none.
     public let tagKind: ItemKind?
     /// The tag's bytes (empty without a tag).
@@ -84,9 +86,14 @@ extension DiskCache {
     ///
     /// - Parameter readFile: asked with the value's kind when it lives in a file; return false
     ///   to get its path instead of its bytes.
+    ///
+    /// Reads of many threads run at once; `body` runs while this read holds the cache shared,
+    /// so it may read the cache again but not write to it (that throws `.invalidArgument`).
     public func withItem<R>(_ key: KeyRef, readFile: (ItemKind) -> Bool = { _ in true }, _ body: (ItemView) throws -> R) throws -> R? {
         var accessed = false
-        let result: R? = try withReading {
+        var policy = EvictionPolicy.none
+        let result: R? = try withSharedReading {
+            policy = settings.policy
             guard let i = index.find(key) else {
                 countStat(hit: false)
                 return nil
@@ -104,7 +111,7 @@ extension DiskCache {
             accessed = r != nil
             return r
         }
-        if accessed && (settings.policy == .leastRecentlyUsed || settings.policy == .leastFrequentlyUsed) {
+        if accessed && (policy == .leastRecentlyUsed || policy == .leastFrequentlyUsed) {
             try noteAccess(key)
         }
         return result
@@ -180,10 +187,12 @@ extension DiskCache {
             return try body(view)
         }
         try NoWait.refuse("reading a value file")
-        // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB.
-        var buffer = fileScratch
-        fileScratch = []
-        defer { fileScratch = buffer.count <= 64 << 20 ? buffer : [] }
+        // One buffer per cache, reused: a fresh one per read costs a page fault per 4 KiB. Not
+        // under the shared lock: other threads read at the same time.
+        let exclusive = mutex.isHeldByCurrentThread
+        var buffer: [UInt8] = []
+        if exclusive { swap(&buffer, &fileScratch) }
+        defer { if exclusive { fileScratch = buffer.count <= 64 << 20 ? buffer : [] } }
         guard ValueFiles.read(directory: directory, ext, into: &buffer) else { return nil }
         return try buffer.withUnsafeBytes { b in
             try body(ItemView(kind: kind, value: UnsafeRawBufferPointer(rebasing: b[0..<Int(ext.size)]), expireTime: expire, tagKind: tagKind, tag: tag, filePath: path, isMaterialized: true))
@@ -204,7 +213,7 @@ extension DiskCache {
 
     /// Whether a live item is stored under `key`.
     public func contains(_ key: KeyRef) throws -> Bool {
-        try withReading {
+        try withSharedReading {
             guard let i = index.find(key) else { return false }
             return !index.table[i].isExpired(at: wallClock())
         }

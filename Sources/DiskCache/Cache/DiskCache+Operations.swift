@@ -5,8 +5,12 @@ extension DiskCache {
     @inline(__always)
     func prepare() throws {
         if log == nil {
+            if closedByUser && !leniency.contains(.reopenAfterClose) {
+                throw DiskCacheError(.closed, "The cache at '\(directory)' was closed; open a new DiskCache to use it again")
+            }
             try NoWait.refuse("opening the cache")
             try open()
+            closedByUser = false
         }
         // Network mode: every operation's first step (polling for news) is network I/O.
         if log!.isNetwork { try NoWait.refuse("network-mode I/O") }
@@ -27,6 +31,31 @@ extension DiskCache {
         return try body()
     }
 
+    /// Runs a read that changes nothing under the shared lock when the index is current, no
+    /// transaction is open and the log is in memory: reads from many threads then run at once.
+    /// Otherwise (another process wrote since, another thread is in a transaction, network
+    /// mode, this thread holds the lock exclusively) it is a read under the exclusive lock,
+    /// which brings the state up to date. `body` must change no state: it may count
+    /// statistics (atomic) and read the mapped log, nothing else.
+    @inline(__always)
+    func withSharedReading<R>(_ body: () throws -> R) throws -> R {
+        try checkFork()
+        switch try mutex.lockShared() {
+        case .took:
+            if let log, !holdsExclusive, log.readsFromMemory, log.publishedHead() == applied {
+                defer { mutex.unlockShared() }
+                return try body()
+            }
+            mutex.unlockShared()
+        case .alreadyShared:
+            // The outer read checked the state, and it cannot change while it lasts.
+            return try body()
+        case .exclusive:
+            break
+        }
+        return try withReading(body)
+    }
+
     /// Runs a write: exclusive lock, index current, records appended, committed on success,
     /// rolled back on error. Inside a transaction it joins the transaction.
     @inline(__always)
@@ -34,11 +63,14 @@ extension DiskCache {
         try checkFork()
         let deadline = try enterWriter()
         defer { writer.release() }
-        try mutex.lockUnlessRefused()
+        let locked = try lockOtherProcesses(deadline)
+        do { try mutex.lockUnlessRefused() } catch {
+            locked?.writers.unlock()
+            throw error
+        }
         defer { mutex.unlock() }
-        try prepare()
-        if holdsExclusive { return try body() }
-        try acquireExclusive(deadline)
+        guard let locked else { return try body() }
+        try enterExclusive(locked)
         defer { releaseExclusive() }
         if NoWait.isActive && settings.durability == .sync { throw NoWait.error("fsync for durability 'sync'") }
         do {
@@ -68,13 +100,48 @@ extension DiskCache {
         return deadline
     }
 
-    func acquireExclusive(_ deadline: Double?) throws {
-        let log = try openLog()
+    /// With the writer slot held: takes the other processes' lock, waiting (local mode) with the
+    /// state lock released so that this process's reads go on meanwhile (another process may
+    /// hold it for long). The slot keeps the log object from changing (only a writer or `close`, which
+    /// takes the slot, replaces it). Returns the log whose lock it took; nil when this
+    /// thread's transaction holds it already (the write joins the transaction).
+    func lockOtherProcesses(_ deadline: Double?) throws -> LogStore? {
+        let log: LogStore
+        do {
+            try mutex.lockUnlessRefused()
+            defer { mutex.unlock() }
+            try prepare()
+            if holdsExclusive { return nil }
+            log = try openLog()
+            if log.isNetwork {
+                // A network claim reads and changes the log's own state, which the state lock
+                // guards (reads poll it): taken under it.
+                try lockWriters(log, deadline)
+                return log
+            }
+        }
+        try lockWriters(log, deadline)
+        return log
+    }
+
+    private func lockWriters(_ log: LogStore, _ deadline: Double?) throws {
         if NoWait.isActive {
             guard try log.writers.tryLock() else { throw NoWait.error("another process is writing") }
         } else {
             try log.writers.lock(timeout: deadline.map { max(0, $0 - monotonicClock()) })
         }
+    }
+
+    /// Takes the other processes' lock with the state lock held (transactions).
+    func acquireExclusive(_ deadline: Double?) throws {
+        let log = try openLog()
+        try lockWriters(log, deadline)
+        try enterExclusive(log)
+    }
+
+    /// With both locks held: the log made trustworthy and the index brought up to date;
+    /// on failure the other processes' lock is released.
+    func enterExclusive(_ log: LogStore) throws {
         holdsExclusive = true
         do {
             if NoWait.isActive && log.needsSettling { throw NoWait.error("recovering after a crashed writer") }

@@ -1,16 +1,9 @@
-/// Hits and misses, counted in this process and added to the shared counters.
+/// Hits and misses, added to the shared counters as they happen (atomically: reads that run
+/// at once under the shared lock count too).
 extension DiskCache {
+    @inline(__always)
     func countStat(hit: Bool) {
         guard settings.statistics else { return }
-        if hit { pendingHits += 1 } else { pendingMisses += 1 }
-        flushStats()
-    }
-
-    func flushStats() {
-        if pendingHits != 0 || pendingMisses != 0 {
-            log?.statistics.add(hits: pendingHits, misses: pendingMisses)
-            pendingHits = 0
-            pendingMisses = 0
-        }
+        log?.statistics.add(hits: hit ? 1 : 0, misses: hit ? 0 : 1)
     }
 }

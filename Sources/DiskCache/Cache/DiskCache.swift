@@ -27,7 +27,7 @@ public final class DiskCache: @unchecked Sendable {
     let networkLease: Double
 
     /// Guards the state below; held for the span of one operation.
-    var mutex = RecursiveMutex()
+    var mutex = StateLock()
     /// Which thread of the process writes (see `WriterSlot`); taken before `mutex`.
     var writer: WriterSlot
     var forkGeneration: UInt64
@@ -88,36 +88,61 @@ public final class DiskCache: @unchecked Sendable {
         defer { removedValueFiles = [] }
         return removedValueFiles
     }
-    var pendingHits = 0
-    var pendingMisses = 0
     var compactionBackoff = CompactionBackoff()
     /// The published state, for other threads' reads during a transaction.
     var publishedView: PublishedView?
 
     /// How long a write waits for the cache, held by another thread of the process or by
     /// another process, before throwing `.timeout` (nil: no limit).
-    public var lockTimeout: Double? {
-        get { writer.timeout }
-        set { writer.timeout = newValue }
+    public var lockTimeout: Duration? {
+        get { writer.timeout.map { .seconds($0) } }
+        set { writer.timeout = newValue?.seconds }
     }
 
+    /// What python-diskcache allows that a Swift program most likely does not mean.
+    public struct Leniency: OptionSet, Sendable {
+        /// The options as bits.
+        public let rawValue: Int
+        /// Options from their bits.
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// Setting names the engine does not know are persisted as given (python-diskcache
+        /// stores every keyword argument of `Cache()`), instead of rejected.
+        public static let anySettingName = Leniency(rawValue: 1)
+        /// An operation after `close()` reopens the cache (python-diskcache's `close()`),
+        /// instead of throwing `.closed`.
+        public static let reopenAfterClose = Leniency(rawValue: 2)
+        /// python-diskcache's behaviour, for bindings that reproduce it.
+        public static let pythonDiskcache: Leniency = [.anySettingName, .reopenAfterClose]
+    }
+
+    /// What this cache allows beyond the strict defaults (chosen when it was opened).
+    public let leniency: Leniency
+    /// `close()` was called (guarded by `mutex`).
+    var closedByUser = false
+
     /// Opens (creating if needed) the cache in `directory`. `settings` override the persisted
-    /// ones and are persisted in turn (python-diskcache's rule).
+    /// ones and are persisted in turn (python-diskcache's rule); names are `SettingName`'s.
     ///
-    /// - Throws: `DiskCacheError` naming the path if the directory cannot be created or read,
-    ///   or a setting is invalid.
+    /// - Throws: `DiskCacheError` naming the path if the directory cannot be created or read;
+    ///   `.invalidArgument` naming the setting if one is unknown (unless `leniency` has
+    ///   `.anySettingName`) or its value is invalid.
     ///
     /// `network` chooses how processes coordinate: `nil` detects it (network mode on NFS,
     /// SMB/CIFS, FUSE network filesystems such as sshfs, Ceph, Lustre, 9p, AFS ..., or when
     /// the directory already is in network mode), `true`/`false` force it. `lease` (network
     /// mode) is how long a write may hold the cache before others abandon it. `timeout`
     /// bounds the wait for another process's lock, opening included (see `lockTimeout`).
-    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double = 30, timeout: Double? = nil) throws {
+    ///
+    /// For example:
+    ///
+    ///     let cache = try DiskCache(directory: "/var/cache/app", settings: [SettingName.sizeLimit: .int(1 << 28)], timeout: .seconds(2))
+    public init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Duration = .seconds(30), timeout: Duration? = nil, leniency: Leniency = []) throws {
         self.directory = directory
         self.networkPreference = network
-        self.networkLease = lease
-        self.writer = WriterSlot(timeout: timeout)
-        for (k, v) in settings { try EffectiveSettings.validate(k, v) }
+        self.networkLease = lease.seconds
+        self.writer = WriterSlot(timeout: timeout?.seconds)
+        self.leniency = leniency
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { try EffectiveSettings.validate(k, v, anyName: leniency.contains(.anySettingName)) }
         self.overrides = settings
         forkGeneration = dcs_fork_generation()
         mutex.lock()
@@ -125,12 +150,21 @@ public final class DiskCache: @unchecked Sendable {
         try open()
     }
 
+    /// The initializer before durations: times in seconds, and python-diskcache's leniency
+    /// (any setting name; use after `close()` reopens), which its callers relied on.
+    @available(*, deprecated, message: "use init(directory:settings:network:lease:timeout:leniency:) with Duration values")
+    public convenience init(directory: String, settings: [String: SettingValue] = [:], network: Bool? = nil, lease: Double, timeout: Double?) throws {
+        try self.init(directory: directory, settings: settings, network: network, lease: .seconds(lease), timeout: timeout.map { .seconds($0) }, leniency: .pythonDiskcache)
+    }
+
     deinit {
         closeFiles()
     }
 
-    /// Releases descriptors and mappings. The next operation reopens (python-diskcache's
-    /// `close()` behaves the same way).
+    /// Releases descriptors and mappings; later operations throw `.closed` (with
+    /// `Leniency.reopenAfterClose`, the next operation reopens, as after python-diskcache's
+    /// `close()`). Closing again does nothing. Pending statistics, a snapshot for the next
+    /// open and deferred file removals are written first.
     ///
     /// - Throws: `.inTransaction` if the calling thread has a transaction open; the
     ///   transaction is left as it was (closing used to drop its writes so far and let the
@@ -145,10 +179,10 @@ public final class DiskCache: @unchecked Sendable {
         if transactionDepth > 0 {
             throw DiskCacheError(.inTransaction, "Cannot close the cache at '\(directory)' inside a transaction: end the transaction first")
         }
-        flushStats()
         removeGarbageFiles()
         if let log, !holdsExclusive { log.indexCaughtUp(index, end: applied.end, replayed: 0, closing: true) }
         closeFiles()
+        closedByUser = true
     }
 
     func closeFiles() {

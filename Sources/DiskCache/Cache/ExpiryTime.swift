@@ -31,7 +31,7 @@ public struct ExpiryTime: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Whether this instant has passed.
     public var isPast: Bool { secondsSince1970 <= wallClock() }
 
-    /// Whether `a` is earlier than `b`.
+    /// Whether `a` comes before `b`.
     public static func < (a: ExpiryTime, b: ExpiryTime) -> Bool { a.secondsSince1970 < b.secondsSince1970 }
 
     /// The instant in UTC, `2026-11-30T16:20:00.250Z`.

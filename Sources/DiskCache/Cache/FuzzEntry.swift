@@ -243,7 +243,7 @@ public enum FuzzEntry {
     private static func useCache(_ dir: String) {
         guard let cache = try? DiskCache(directory: dir) else { return }
         defer { try? cache.close() }
-        cache.lockTimeout = 1
+        cache.lockTimeout = .seconds(1)
         var keys: [StoredKey] = []
         if let k = try? cache.keys() { keys = k }
         _ = try? cache.keys(reverse: true)

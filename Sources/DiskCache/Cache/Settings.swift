@@ -36,6 +36,9 @@ public enum SettingName {
     public static let minFileSize = "disk_min_file_size"
     /// When writes reach stable storage: a `Durability` raw value.
     public static let durability = "durability"
+
+    /// Every name the engine acts on or keeps for python-diskcache.
+    public static let all: Set<String> = [sizeLimit, cullLimit, evictionPolicy, statistics, tagIndex, minFileSize, durability]
 }
 
 /// The settings the engine itself acts on, read from the persisted ones.
@@ -68,7 +71,10 @@ struct EffectiveSettings {
     }
 
     /// Rejects values the engine cannot act on, before they are persisted.
-    static func validate(_ name: String, _ value: SettingValue) throws {
+    static func validate(_ name: String, _ value: SettingValue, anyName: Bool) throws {
+        if !anyName && !SettingName.all.contains(name) {
+            throw DiskCacheError(.invalidArgument, "Unknown setting '\(name)'; the settings are \(SettingName.all.sorted().joined(separator: ", "))")
+        }
         switch name {
         case SettingName.evictionPolicy:
             guard let v = value.textValue, EvictionPolicy(rawValue: v) != nil else {

@@ -95,6 +95,8 @@ final class LocalLog: LogStore {
         return try segment.read(at: offset, into: buffer)
     }
 
+    var readsFromMemory: Bool { segment?.isMapped ?? false }
+
     @inline(__always)
     func mapped(at offset: Int64, count: Int) -> UnsafeRawBufferPointer? {
         segment?.mapped(at: offset, count: count)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The log of a cache directory as one coordination mode keeps it: where its records are,
 /// how writers exclude each other, how the head is published and recovered, and how the log
 /// is compacted. The cache talks only to this; each mode is one type (`LocalLog`: a segment
@@ -33,6 +35,9 @@ protocol LogStore: AnyObject {
     var salt: UInt64 { get }
     /// Reads log bytes from `offset`; less than asked only at the end.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Whether `mapped` has every byte below the published head (reads need no buffer and
+    /// no system call, so they can run on many threads at once).
+    var readsFromMemory: Bool { get }
     /// Log bytes below the published head in memory, if the mode has them there.
     func mapped(at offset: Int64, count: Int) -> UnsafeRawBufferPointer?
     /// Visits the records in `[from, to)` (`Segment.scan`'s rules).
@@ -96,20 +101,20 @@ protocol StatisticsCounters: AnyObject {
     func reset()
 }
 
-/// Counters of this process alone.
+/// Counters of this process alone (atomic: reads run at once).
 final class ProcessStatistics: StatisticsCounters {
-    private var hits: Int64 = 0
-    private var misses: Int64 = 0
+    private let hits = Atomic<Int64>(0)
+    private let misses = Atomic<Int64>(0)
 
     func add(hits: Int, misses: Int) {
-        self.hits += Int64(hits)
-        self.misses += Int64(misses)
+        if hits != 0 { self.hits.add(Int64(hits), ordering: .relaxed) }
+        if misses != 0 { self.misses.add(Int64(misses), ordering: .relaxed) }
     }
 
-    func read() -> (hits: Int64, misses: Int64) { (hits, misses) }
+    func read() -> (hits: Int64, misses: Int64) { (hits.load(ordering: .relaxed), misses.load(ordering: .relaxed)) }
 
     func reset() {
-        hits = 0
-        misses = 0
+        hits.store(0, ordering: .relaxed)
+        misses.store(0, ordering: .relaxed)
     }
 }

@@ -109,6 +109,7 @@ final class NetworkLog: LogStore, WriterExclusion {
     /// A claim starts from the newest batch: there is nothing to settle.
     func settle(opening: Bool) throws {}
     var needsSettling: Bool { false }
+    var readsFromMemory: Bool { false }
     /// A claim is network I/O, which always waits: never taken without waiting.
     func tryLock() throws -> Bool { false }
 

@@ -176,6 +176,9 @@ final class SegmentFile {
         }
     }
 
+    /// Whether the file is mapped (see `mapped`).
+    var isMapped: Bool { mapping != nil }
+
     /// The mapped log bytes `[offset, offset + count)`, if the file is mapped. Only for bytes
     /// below the published head: the file never shrinks below it.
     @inline(__always)

@@ -180,7 +180,7 @@ let coreConfigure: FastCallFunction = { slf, args, nargs, kw in
         s.minFileSize = minFileSize
         s.pickleProtocolObject = PyRef(borrowing: a[.pickleProtocol]!)
         s.customDiskObject = dcs_is_none(a[.disk]!) != 0 ? nil : PyRef(borrowing: a[.disk]!)
-        s.cache.lockTimeout = timeout
+        s.cache.lockTimeout = .seconds(timeout)
         if let remove = a[.remove], dcs_is_none(remove) == 0 {
             s.diskRemoveObject = PyRef(borrowing: remove)
             s.cache.reportsRemovedValueFiles = true

@@ -40,7 +40,8 @@ let coreInit: @convention(c) (PyObj?, PyObj?, PyObj?) -> Int32 = { slf, args, kw
                 settings[try stringArgument(k, "setting name")] = try settingValue(v)
             }
         }
-        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: lease, timeout: timeout)
+        // python-diskcache keeps every setting it is given and reopens after close().
+        let cache = try DiskCache(directory: directory, settings: settings, network: network, lease: .seconds(lease), timeout: timeout.map { .seconds($0) }, leniency: .pythonDiskcache)
         if let old = dcs_get_core(slf) { Unmanaged<CoreState>.fromOpaque(old).release() }
         dcs_set_core(slf, Unmanaged.passRetained(CoreState(cache: cache, directory: directory)).toOpaque())
         return 0
