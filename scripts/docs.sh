@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 modules=(DiskCache DiskCacheKit)
 graphs=.build/symbol-graphs
-rm -rf "$graphs" && mkdir -p "$graphs"
+mkdir -p "$graphs"   # kept: an up-to-date build does not write them again
 for m in "${modules[@]}"; do
     swift build --target "$m" -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$PWD/$graphs"
 done
@@ -23,7 +23,12 @@ for m in "${modules[@]}"; do
     args=(--additional-symbol-graph-dir "$dir" --fallback-display-name "$m"
           --fallback-bundle-identifier "org.diskcache-swift.$m" --output-path ".build/docs/$m.doccarchive")
     [ -d "$catalog" ] || catalog=
-    "$docc" convert $catalog "${args[@]}" 2>&1 | grep -E '^(warning|error)' | sort | uniq -c || true
+    mkdir -p .build/docs
+    if ! "$docc" convert $catalog "${args[@]}" > ".build/docs/$m.log" 2>&1; then
+        cat ".build/docs/$m.log" >&2
+        exit 1
+    fi
+    grep -E '^(warning|error)' ".build/docs/$m.log" | sort | uniq -c || true
     echo "$m: .build/docs/$m.doccarchive"
 done
 if [ "${1:-}" = "--preview" ]; then

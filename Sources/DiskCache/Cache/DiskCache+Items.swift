@@ -84,8 +84,11 @@ extension DiskCache {
     /// Calls `body` with the live item stored under `key`, or returns nil on a miss (absent,
     /// expired, or damaged on disk: a damaged item is never served).
     ///
-    /// - Parameter readFile: asked with the value's kind when it lives in a file; return false
-    ///   to get its path instead of its bytes.
+    /// - Parameters:
+    ///   - key: the key, borrowed (`CacheKey.withRef` makes one).
+    ///   - readFile: asked with the value's kind when it lives in a file; return false
+    ///     to get its path instead of its bytes.
+    ///   - body: given the item; its buffers are valid only during the call.
     ///
     /// Reads of many threads run at once; `body` runs while this read holds the cache shared,
     /// so it may read the cache again but not write to it (that throws `.invalidArgument`).
@@ -245,6 +248,9 @@ extension DiskCache {
     /// Stores `value` under `key`, replacing any previous item.
     ///
     /// - Parameters:
+    ///   - key: the key, borrowed (`CacheKey.withRef` makes one).
+    ///   - kind: how the value's bytes are to be read (`.blob`, `.text`, `.int` ...).
+    ///   - value: the value's bytes, copied into the cache.
     ///   - expireTime: absolute time (seconds since the epoch) after which the item is gone.
     ///   - tag: an optional tag for `evict(tag:)`.
     ///   - storage: inline in the log, or in a file of its own.
