@@ -1,8 +1,13 @@
 /// An item read with `get`, copied out of the cache.
 public struct Item: Equatable, Sendable {
+    /// How the value was stored (`.blob`, `.text`, `.int` ...): tells how to read `value`.
     public var kind: ItemKind
+    /// The value's bytes: UTF-8 for `.text`, 8 little-endian bytes for `.int` and `.float`.
     public var value: [UInt8]
+    /// When the item expires, in seconds since the Unix epoch (`ExpiryTime(secondsSince1970:)`);
+    /// nil if it never does.
     public var expireTime: Double?
+    /// The tag the item was stored with (see `evict(tag:)`), if any.
     public var tag: StoredKey?
 }
 
@@ -11,6 +16,7 @@ extension Item {
     public var expires: ExpiryTime? { expireTime.map { ExpiryTime(secondsSince1970: $0) } }
     /// The integer of an int value.
     public var int: Int64? { kind == .int && value.count == 8 ? Int64(littleEndian: value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) : nil }
+    /// The text of a text value (`set(_:text:)`), nil for other kinds.
     public var text: String? { kind == .text ? String(decoding: value, as: UTF8.self) : nil }
 
     init(_ v: ItemView) {
@@ -92,21 +98,30 @@ extension DiskCache {
         }
     }
 
+    /// Removes the item under `key`. Returns whether there was a live one.
+    ///
+    ///     try cache.delete("session:\(id)")
     @discardableResult
     public func delete(_ key: StoredKey) throws -> Bool {
         try key.withRef { try delete($0) }
     }
 
+    /// Removes the item under `key` and returns it (nil if there was no live one), in one step:
+    /// of two processes popping the same key, one gets the item.
     public func pop(_ key: StoredKey) throws -> Item? {
         try key.withRef { k in try pop(k) { Item($0) } }
     }
 
+    /// Whether a live (unexpired) item is stored under `key`. Does not count as a hit or
+    /// a use for the eviction policy.
     public func contains(_ key: StoredKey) throws -> Bool {
         try key.withRef { try contains($0) }
     }
 
     /// Makes the live item under `key` expire after `ttl` (nil: never). Returns whether there
     /// was a live item.
+    ///
+    ///     try cache.touch("session:\(id)", ttl: .seconds(1800))   // sliding expiry
     @discardableResult
     public func touch(_ key: StoredKey, ttl: Duration?) throws -> Bool {
         try touch(key, expires: ttl.map { .after($0) })
@@ -134,6 +149,10 @@ extension DiskCache {
         }
     }
 
+    /// Removes every item stored with `tag`; returns how many.
+    ///
+    ///     try cache.set("page:/", text: html, tag: "pages")
+    ///     try cache.evict(tag: "pages")
     public func evict(tag: StoredKey) throws -> Int {
         try tag.withRef { try evict(tag: $0) }
     }

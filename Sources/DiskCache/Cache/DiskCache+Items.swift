@@ -1,5 +1,6 @@
 /// A stored item as seen during `withItem`: the buffers are valid only inside the closure.
 public struct ItemView {
+    /// How the value was stored: tells how to read `value`.
     public let kind: ItemKind
     /// The value's bytes; empty when the value is in a file that was not read.
     public let value: UnsafeRawBufferPointer
@@ -7,7 +8,9 @@ public struct ItemView {
     public let expireTime: Double?
     /// When the item expires (nil: never).
     public var expires: ExpiryTime? { expireTime.map { ExpiryTime(secondsSince1970: $0) } }
+    /// The kind of the item's tag; nil if it has none.
     public let tagKind: ItemKind?
+    /// The tag's bytes (empty without a tag).
     public let tag: UnsafeRawBufferPointer
     /// The value file's path when the value lives in a file of its own.
     public let filePath: String?
@@ -82,8 +85,11 @@ extension DiskCache {
     /// Calls `body` with the live item stored under `key`, or returns nil on a miss (absent,
     /// expired, or damaged on disk: a damaged item is never served).
     ///
-    /// - Parameter readFile: asked with the value's kind when it lives in a file; return false
-    ///   to get its path instead of its bytes.
+    /// - Parameters:
+    ///   - key: the key, borrowed (`CacheKey.withRef` makes one).
+    ///   - readFile: asked with the value's kind when it lives in a file; return false
+    ///     to get its path instead of its bytes.
+    ///   - body: given the item; its buffers are valid only during the call.
     ///
     /// Reads of many threads run at once; `body` runs while this read holds the cache shared,
     /// so it may read the cache again but not write to it (that throws `.invalidArgument`).
@@ -260,6 +266,9 @@ extension DiskCache {
     /// Stores `value` under `key`, replacing any previous item.
     ///
     /// - Parameters:
+    ///   - key: the key, borrowed (`CacheKey.withRef` makes one).
+    ///   - kind: how the value's bytes are to be read (`.blob`, `.text`, `.int` ...).
+    ///   - value: the value's bytes, copied into the cache.
     ///   - expireTime: absolute time (seconds since the epoch) after which the item is gone.
     ///   - tag: an optional tag for `evict(tag:)`.
     ///   - storage: inline in the log, or in a file of its own.
@@ -425,7 +434,9 @@ extension DiskCache {
 
     /// The result of `incr`: the new number, integer or float as stored.
     public enum Number: Equatable, Sendable {
+        /// An integer.
         case int(Int64)
+        /// A float (a float was stored under the key).
         case float(Double)
     }
 

@@ -1,5 +1,7 @@
 /// Which end of a queue.
 public enum QueueSide: Sendable {
+    /// An end of a queue: `front` is its lowest key, `back` its highest (push at the back and
+    /// pull from the front for first in, first out).
     case front, back
 }
 

@@ -16,7 +16,9 @@ import SystemPackage
 public enum FuzzEntry {
     /// What the first byte of an input asks for.
     public struct Flags: OptionSet, Sendable {
+        /// The flag bits.
         public let rawValue: UInt8
+        /// Flags from their bits.
         public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// Recompute every record's checksum first, so mutations get past the CRC and reach
         /// the code that interprets records (a hostile or buggy writer, not bit rot).

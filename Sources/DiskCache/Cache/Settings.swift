@@ -1,8 +1,12 @@
 /// Which keys `cull` removes first when the cache is over its size limit.
 public enum EvictionPolicy: String, Sendable, CaseIterable {
+    /// The oldest stored first (the default).
     case leastRecentlyStored = "least-recently-stored"
+    /// The one read longest ago first (every hit records the access: a write).
     case leastRecentlyUsed = "least-recently-used"
+    /// The one read the fewest times first (every hit counts: a write).
     case leastFrequentlyUsed = "least-frequently-used"
+    /// None: the cache grows past its size limit (expired items are still removed).
     case none = "none"
 }
 
@@ -17,12 +21,20 @@ public enum Durability: String, Sendable {
 
 /// Setting names, shared with python-diskcache's `DEFAULT_SETTINGS`.
 public enum SettingName {
+    /// Bytes the cache may hold (`volume()`) before writes cull items; default 1 GiB.
     public static let sizeLimit = "size_limit"
+    /// How many items a write removes at most after it stores: expired ones first, then, over
+    /// the size limit, by the eviction policy; default 10 (0: writes never cull).
     public static let cullLimit = "cull_limit"
+    /// Which items culling removes first: an `EvictionPolicy` raw value.
     public static let evictionPolicy = "eviction_policy"
+    /// Whether hits and misses are counted (`stats()`): 1 on, 0 off.
     public static let statistics = "statistics"
+    /// Kept for python-diskcache: tags are always indexed here.
     public static let tagIndex = "tag_index"
+    /// Values of at least this many bytes go to files of their own; default 32 KiB.
     public static let minFileSize = "disk_min_file_size"
+    /// When writes reach stable storage: a `Durability` raw value.
     public static let durability = "durability"
     /// A bound on the number of items (0: none), culled as `size_limit` is.
     public static let maxEntries = "max_entries"

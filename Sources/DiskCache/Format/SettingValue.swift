@@ -1,10 +1,14 @@
 /// A persisted setting's value. Settings are records in the log, so every process sees the
 /// same ones; unknown names are kept as given (python-diskcache persists any keyword).
 public enum SettingValue: Equatable, Sendable, CustomStringConvertible {
+    /// An integer (also booleans: 0 or 1).
     case int(Int64)
+    /// A floating-point number.
     case float(Double)
+    /// Text (eviction policy, durability).
     case text(String)
 
+    /// The value as text (`1073741824`, `least-recently-used`).
     public var description: String {
         switch self {
         case .int(let v): return String(v)

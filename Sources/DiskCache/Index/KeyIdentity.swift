@@ -12,9 +12,14 @@ enum IdentityClass: UInt8 {
 /// A borrowed key (or tag): its kind as given and its bytes (int: Int64 LE, float: Double LE,
 /// text: UTF-8, blob and pickle: as is).
 public struct KeyRef {
+    /// How `bytes` are to be read.
     public var kind: ItemKind
+    /// The key's encoded bytes, valid as long as the buffer they borrow from.
     public var bytes: UnsafeRawBufferPointer
 
+    /// A key over borrowed bytes. `CacheKey.withRef` makes one:
+    ///
+    ///     try CacheKey("k").withRef { key in try cache.contains(key) }
     public init(kind: ItemKind, bytes: UnsafeRawBufferPointer) {
         self.kind = kind
         self.bytes = bytes

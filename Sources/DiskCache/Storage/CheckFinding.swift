@@ -1,5 +1,6 @@
 /// Something `check` found.
 public struct CheckFinding: Sendable, CustomStringConvertible {
+    /// What kind of problem it is.
     public enum Kind: Sendable {
         /// A stretch of the log that fails its checksum.
         case damagedRecord
@@ -14,12 +15,15 @@ public struct CheckFinding: Sendable, CustomStringConvertible {
         /// The last automatic compaction failed (the writes that triggered it committed).
         case compactionFailed
     }
+    /// What kind of problem it is.
     public var kind: Kind
+    /// A sentence naming the problem and where it is.
     public var message: String
     /// The path concerned, if any.
     public var path: String?
     /// Whether `check(fix: true)` repaired it.
     public var fixed: Bool
 
+    /// The message.
     public var description: String { message }
 }

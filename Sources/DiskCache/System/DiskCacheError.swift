@@ -37,14 +37,20 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         /// The call would have waited and was made in "attempt without waiting" mode
         /// (`DiskCache.withoutWaiting`): it had no effect; make it again outside the mode.
         public static let wouldBlock = Code(value: .wouldBlock)
+        /// The code's name (`timeout`, `io` ...).
         public var description: String { "\(value)" }
     }
 
+    /// What kind of failure it is: compare with the `Code` constants.
+    ///
+    ///     catch let e as DiskCacheError where e.code == .timeout { ... }
     public var code: Code
+    /// What failed, naming the operation and the path.
     public var message: String
     /// The errno of the failed system call, if any.
     public var errno: Errno?
 
+    /// An error of kind `code`; `message` names the operation and the path.
     public init(_ code: Code, _ message: String, errno: Errno? = nil) {
         self.code = code
         self.message = message
@@ -60,5 +66,6 @@ public struct DiskCacheError: Error, CustomStringConvertible, Sendable, Equatabl
         return io(operation, path, error as? Errno ?? .ioError)
     }
 
+    /// The message.
     public var description: String { message }
 }
