@@ -11,8 +11,8 @@ the loop's default executor, so the loop never blocks. A cache with a custom ``D
 Python code may block) always goes to the executor.
 """
 
-import asyncio
 import functools
+import sys
 
 from . import _engine
 from .core import ENOVAL
@@ -20,8 +20,10 @@ from .core import ENOVAL
 _attempt = _engine.attempt
 
 
+# asyncio is not imported here (60 ms, most of this package's import time): a coroutine runs
+# only once the caller's program has imported it.
 async def _off_loop(call, *args):
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(call, *args))
+    return await sys.modules['asyncio'].get_running_loop().run_in_executor(None, functools.partial(call, *args))
 
 
 class AsyncMethods:
@@ -126,6 +128,7 @@ def memoize_async(cache, func, key_of, expire, tag):
 
     @functools.wraps(func)
     async def wrapper(*args, **kwargs):
+        asyncio = sys.modules['asyncio']
         key = key_of(*args, **kwargs)
         result = await cache.aget(key, default=ENOVAL, retry=True)
         if result is not ENOVAL:

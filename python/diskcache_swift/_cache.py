@@ -14,7 +14,6 @@ import tempfile
 import warnings
 
 from . import _engine
-from . import _sqlcompat
 from . import core
 from ._asyncio import AsyncMethods
 
@@ -252,9 +251,10 @@ class Cache(_engine.CacheCore, AsyncMethods):
 
     # python-diskcache's private SQLite connection, which applications (dvc-data) run SQL on:
     # the statements they run, carried out on the engine (_sqlcompat's doc lists them).
-    _con = property(_sqlcompat.Connection)
-    _sql = property(lambda self: _sqlcompat.Connection(self).execute)
-    _sql_retry = property(lambda self: _sqlcompat.Connection(self, retry=True).execute)
+    # Imported on first use: the layer and sqlite3 are a fifth of the package's import time.
+    _con = property(lambda self: _sql_connection(self))
+    _sql = property(lambda self: _sql_connection(self).execute)
+    _sql_retry = property(lambda self: _sql_connection(self, retry=True).execute)
 
     @property
     def network(self):
@@ -394,3 +394,9 @@ def _dispatch_to_overrides(cls):
 
 
 _engine._fast_slots(Cache)
+
+
+def _sql_connection(cache, retry=False):
+    from ._sqlcompat import Connection
+
+    return Connection(cache, retry=retry)

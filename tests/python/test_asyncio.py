@@ -337,3 +337,41 @@ def test_refused_get_many_counts_nothing(tmp_path):
     assert cache.stats() == before
     assert cache.get_many(['a', 'big', 'nope']) == {'a': 1, 'big': b'b' * 100_000}
     assert cache.stats() == (before[0] + 2, before[1] + 1)
+
+
+LAZY_PROGRAM = r'''
+import sys, tempfile, functools
+import diskcache_swift
+# Importing the package loads neither asyncio nor inspect (they are most of the import time
+# an eager import would cost); memoize still tells an async def from a plain one.
+assert 'asyncio' not in sys.modules and 'inspect' not in sys.modules, sorted(m for m in ('asyncio', 'inspect') if m in sys.modules)
+cache = diskcache_swift.Cache(tempfile.mkdtemp())
+calls = []
+
+@cache.memoize()
+async def double(x):
+    calls.append(x)
+    return 2 * x
+
+@cache.memoize()
+def triple(x):
+    return 3 * x
+
+partial = cache.memoize(name='p')(functools.partial(double, 5))
+assert 'inspect' not in sys.modules
+assert triple(2) == 6
+import asyncio
+assert asyncio.iscoroutinefunction(double)
+assert asyncio.run(double(4)) == 8 and asyncio.run(double(4)) == 8 and calls == [4]
+assert asyncio.run(partial()) == 10
+print('lazy ok')
+'''
+
+
+def test_package_import_loads_no_asyncio_and_memoize_still_tells_async_functions():
+    path = os.path.dirname(os.path.dirname(dc.__file__))
+    result = subprocess.run(
+        [sys.executable, '-c', LAZY_PROGRAM], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'lazy ok'
