@@ -16,9 +16,10 @@ import warnings
 from . import _engine
 from . import core
 from ._asyncio import AsyncMethods
+from ._pickling import KeepsOpenOptions, open_options
 
 
-class Cache(_engine.CacheCore, AsyncMethods):
+class Cache(KeepsOpenOptions, _engine.CacheCore, AsyncMethods):
     """Disk and file backed cache."""
 
     def __init__(self, directory=None, timeout=60, disk=core.Disk, network=None, network_lease=30.0, read_only=False, **settings):
@@ -50,6 +51,7 @@ class Cache(_engine.CacheCore, AsyncMethods):
         self._directory = directory
         self._timeout = 0
         self._read_only = bool(read_only)
+        self._open_options = open_options(network, network_lease, read_only)
         if not op.isdir(directory) and not read_only:
             try:
                 os.makedirs(directory, 0o755)
@@ -243,10 +245,8 @@ class Cache(_engine.CacheCore, AsyncMethods):
 
     def __getstate__(self):
         # python-diskcache's tuple exactly: subclasses extend it and their __init__ takes it
-        # positionally (dvc-data's does). The coordination mode is not in it: a cache in
-        # network mode has the directory's marker, which reopening follows; a forced
-        # network=False on a network filesystem and a non-default network_lease are not
-        # kept (README, known differences).
+        # positionally (dvc-data's does). read_only, network and network_lease travel beside
+        # it (_pickling.KeepsOpenOptions).
         return (self.directory, self.timeout, type(self.disk))
 
     # python-diskcache's private SQLite connection, which applications (dvc-data) run SQL on:
@@ -262,7 +262,7 @@ class Cache(_engine.CacheCore, AsyncMethods):
         return self._network_mode()
 
     def __setstate__(self, state):
-        self.__init__(*state)
+        self.__init__(*state, **self._unpickled_options())
 
     # ---- diskcache_swift additions (issue 11, batches branch): batches, listing ----------
     # get_many(keys, default=None, read=False, expire_time=False, tag=False, retry=False),

@@ -12,9 +12,10 @@ from . import _engine
 from .core import DEFAULT_SETTINGS, ENOVAL, Cache, Disk, Timeout, _memoize
 from .persistent import Deque, Index
 from ._asyncio import AsyncMethods  # aget, aset ... (diskcache_swift)
+from ._pickling import KeepsOpenOptions, open_options
 
 
-class FanoutCache(AsyncMethods):
+class FanoutCache(KeepsOpenOptions, AsyncMethods):
     """Cache that shards keys and values."""
 
     def __init__(self, directory=None, shards=8, timeout=0.010, disk=Disk, **settings):
@@ -38,6 +39,7 @@ class FanoutCache(AsyncMethods):
         self._async_direct = disk is Disk  # see AsyncMethods
         # diskcache_swift's coordination mode and read-only flag, passed on to every sub-cache.
         self._network = {k: settings[k] for k in ('network', 'network_lease', 'read_only') if k in settings}
+        self._open_options = open_options(**self._network)
         self._shards = tuple(
             Cache(
                 directory=op.join(directory, '%03d' % num),
@@ -226,7 +228,7 @@ class FanoutCache(AsyncMethods):
         return (self._directory, self._count, self.timeout, type(self.disk))
 
     def __setstate__(self, state):
-        self.__init__(*state)
+        self.__init__(*state, **self._unpickled_options())
 
     def __iter__(self):
         iterators = (iter(shard) for shard in self._shards)

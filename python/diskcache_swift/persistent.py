@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from shutil import rmtree
 
 from .core import ENOVAL, Cache
+from ._pickling import KeepsOpenOptions
 
 
 def _sequence_comparison(compare, description):
@@ -45,7 +46,7 @@ class _ClosingCache:
         self.close()
 
 
-class Deque(Sequence, _ClosingCache):
+class Deque(KeepsOpenOptions, Sequence, _ClosingCache):
     """Persistent sequence with double-ended queue semantics."""
 
     def __init__(self, iterable=(), directory=None, maxlen=None, read_only=False):
@@ -63,6 +64,10 @@ class Deque(Sequence, _ClosingCache):
         self._maxlen = float('inf') if maxlen is None else maxlen
         self._extend(iterable)
         return self
+
+    @property
+    def _open_options(self):  # what pickling keeps beside (directory, maxlen): _pickling
+        return {'read_only': True} if self._cache.read_only else {}
 
     @property
     def cache(self):
@@ -161,7 +166,7 @@ class Deque(Sequence, _ClosingCache):
 
     def __setstate__(self, state):
         directory, maxlen = state
-        self.__init__(directory=directory, maxlen=maxlen)
+        self.__init__(directory=directory, maxlen=maxlen, **self._unpickled_options())
 
     def append(self, value):
         """Add `value` to back of deque."""

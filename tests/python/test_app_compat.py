@@ -76,6 +76,49 @@ def test_pickled_network_mode_follows_the_directory(directory):
     cache.close()
 
 
+def test_pickle_keeps_the_open_options(directory):
+    """read_only, a forced mode and a non-default lease travel beside python-diskcache's state
+    (which stays the 3-tuple) and come back; default options pickle as before."""
+    writer = diskcache_swift.Cache(directory)
+    writer['k'] = 1
+    plain = pickle.dumps(writer)
+    assert pickle.loads(plain).read_only is False
+    assert b'_rebuild' not in plain  # python-diskcache's shape: nothing beside the state
+    reader = diskcache_swift.Cache(directory, read_only=True)
+    assert reader.__getstate__() == (directory, 60, diskcache_swift.Disk)
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone.read_only is True and clone['k'] == 1
+    with pytest.raises(diskcache_swift.ReadOnlyError):
+        clone['other'] = 2
+    assert 'other' not in writer
+    network = diskcache_swift.Cache(os.path.join(directory, 'n'), network=True, network_lease=5)
+    assert pickle.loads(pickle.dumps(network))._open_options == {'network': True, 'network_lease': 5.0}
+    for c in (writer, reader, clone, network):
+        c.close()
+
+
+def test_pickle_keeps_read_only_for_subclass_fanout_and_deque(directory):
+    typed = OurTypedCache(os.path.join(directory, 'c'), type='links')
+    typed['k'] = 1
+    typed_reader = pickle.loads(pickle.dumps(OurTypedCache(typed.directory, type='x', read_only=True)))
+    assert typed_reader._type == 'x' and typed_reader.read_only and typed_reader['k'] == 1
+    fanout = diskcache_swift.FanoutCache(os.path.join(directory, 'f'), shards=2)
+    fanout['k'] = 1
+    fanout_reader = pickle.loads(pickle.dumps(diskcache_swift.FanoutCache(fanout.directory, shards=2, read_only=True)))
+    assert fanout_reader['k'] == 1
+    with pytest.raises(diskcache_swift.ReadOnlyError):
+        fanout_reader['k'] = 2
+    deque = diskcache_swift.Deque([1, 2], directory=os.path.join(directory, 'd'))
+    deque_reader = pickle.loads(pickle.dumps(diskcache_swift.Deque(directory=deque.directory, read_only=True)))
+    assert list(deque_reader) == [1, 2]
+    with pytest.raises(diskcache_swift.ReadOnlyError):
+        deque_reader.append(3)
+    from_cache = diskcache_swift.Deque.fromcache(diskcache_swift.Cache(deque.directory, read_only=True))
+    assert pickle.loads(pickle.dumps(from_cache)).cache.read_only
+    assert pickle.loads(pickle.dumps(deque)).cache.read_only is False
+    assert list(deque) == [1, 2]
+
+
 @pytest.mark.parametrize('mod', MODULES)
 def test_fanout_deque_index_round_trip(mod, directory):
     fanout = mod.FanoutCache(os.path.join(directory, 'f'), shards=3, timeout=0.5)
