@@ -12,7 +12,10 @@ Python code may block) always goes to the executor.
 """
 
 import functools
+import math
+import random
 import sys
+import time
 
 from . import _engine
 from .core import ENOVAL
@@ -116,55 +119,107 @@ class AsyncMethods:
         return await _off_loop(self.set_many, items, expire, read, tag, retry)
 
 
+async def _once(inflight, key, compute):
+    """``await compute()`` once among this loop's concurrent callers for `key`: the first
+    computes, the others await its result (or its exception). A caller whose computation is
+    cancelled hands over to a waiting caller. `inflight` maps (loop, key) to the pending
+    future; an unhashable key makes each caller compute."""
+    asyncio = sys.modules['asyncio']
+    loop = asyncio.get_running_loop()
+    flight = (loop, key)
+    try:
+        hash(flight)
+    except TypeError:
+        flight = None
+    while flight is not None and flight in inflight:
+        pending = inflight[flight]
+        # Raises only if this caller is cancelled; a cancelled computation is retried.
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            return pending.result()
+    future = loop.create_future()
+    if flight is not None:
+        inflight[flight] = future
+    try:
+        result = await compute()
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except BaseException as error:
+        future.set_exception(error)
+        future.exception()  # retrieved: no warning when nobody else waited
+        raise
+    else:
+        future.set_result(result)
+    finally:
+        if flight is not None:
+            del inflight[flight]
+    return result
+
+
 def memoize_async(cache, func, key_of, expire, tag):
     """`Cache.memoize` for an ``async def`` `func`: an async wrapper.
 
     Stampede protection: concurrent callers of one key in a process (on one event loop)
-    share one computation -- the first computes and stores, the others await its result (or
-    its exception). A caller whose computation is cancelled hands over to a waiting caller.
-    Across processes each process computes at most once per key at a time.
+    share one computation (`_once`). Across processes each process computes at most once per
+    key at a time.
     """
     inflight = {}
 
     @functools.wraps(func)
     async def wrapper(*args, **kwargs):
-        asyncio = sys.modules['asyncio']
         key = key_of(*args, **kwargs)
         result = await cache.aget(key, default=ENOVAL, retry=True)
         if result is not ENOVAL:
             return result
-        loop = asyncio.get_running_loop()
-        flight = (loop, key)
-        try:
-            hash(flight)
-        except TypeError:
-            flight = None  # an unhashable argument: each caller computes
-        while flight is not None and flight in inflight:
-            pending = inflight[flight]
-            # Raises only if this caller is cancelled; a cancelled computation is retried.
-            await asyncio.wait([pending])
-            if not pending.cancelled():
-                return pending.result()
-        future = loop.create_future()
-        if flight is not None:
-            inflight[flight] = future
-        try:
-            result = await func(*args, **kwargs)
+
+        async def compute():
+            value = await func(*args, **kwargs)
             if expire is None or expire > 0:
-                await cache.aset(key, result, expire, tag=tag, retry=True)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: no warning when nobody else waited
-            raise
-        else:
-            future.set_result(result)
-        finally:
-            if flight is not None:
-                del inflight[flight]
-        return result
+                await cache.aset(key, value, expire, tag=tag, retry=True)
+            return value
+
+        return await _once(inflight, key, compute)
+
+    wrapper.__cache_key__ = key_of
+    return wrapper
+
+
+def memoize_stampede_async(cache, func, key_of, expire, tag, beta):
+    """`recipes.memoize_stampede` for an ``async def`` `func`: the same probabilistic early
+    recomputation (as expiry nears, one caller in all processes -- the one whose `add` of the
+    marker key succeeds -- recomputes in a task of its loop while every caller keeps getting
+    the cached result), and on a miss this process's concurrent callers share one computation.
+    """
+    inflight = {}
+    background = set()  # the loop keeps only weak references to tasks
+
+    async def timed(args, kwargs):
+        start = time.time()
+        result = await func(*args, **kwargs)
+        return result, time.time() - start
+
+    async def store(key, args, kwargs):
+        pair = await timed(args, kwargs)
+        await cache.aset(key, pair, expire=expire, tag=tag, retry=True)
+        return pair
+
+    @functools.wraps(func)
+    async def wrapper(*args, **kwargs):
+        key = key_of(*args, **kwargs)
+        pair, expire_time = await cache.aget(key, default=ENOVAL, expire_time=True, retry=True)
+        if pair is not ENOVAL:
+            result, delta = pair
+            ttl = expire_time - time.time()
+            if -delta * beta * math.log(random.random()) < ttl:
+                return result
+            if await cache.aadd(key + (ENOVAL,), None, expire=delta, retry=True):
+                task = sys.modules['asyncio'].get_running_loop().create_task(store(key, args, kwargs))
+                background.add(task)
+                task.add_done_callback(background.discard)
+            return result
+        pair = await _once(inflight, key, lambda: store(key, args, kwargs))
+        return pair[0]
 
     wrapper.__cache_key__ = key_of
     return wrapper

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-from .core import ENOVAL, args_to_key, full_name
+from .core import ENOVAL, _is_coroutine_function, args_to_key, full_name
 
 
 class Averager:
@@ -203,6 +203,17 @@ def memoize_stampede(cache, expire, name=None, typed=False, tag=None, beta=1, ig
 
     def decorator(func):
         base = (full_name(func),) if name is None else (name,)
+
+        # --- asyncio (diskcache_swift): an async def gets an async wrapper that recomputes in
+        # a task of its loop (see _asyncio.memoize_stampede_async). ---
+        if _is_coroutine_function(func):
+            from ._asyncio import memoize_stampede_async
+
+            def key_of(*args, **kwargs):
+                return args_to_key(base, args, kwargs, typed, ignore)
+
+            return memoize_stampede_async(cache, func, key_of, expire, tag, beta)
+        # --- end asyncio ---
 
         def timed(*args, **kwargs):
             start = time.time()

@@ -5,6 +5,7 @@ executor; an uncontended one completes on the loop's thread."""
 import asyncio
 import concurrent.futures
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -310,6 +311,64 @@ def test_async_memoize_errors_and_cancellation(tmp_path):
     assert cache.get(failing.__cache_key__(1)) is None
     assert second == 7 and cancelled
     assert calls.count(('slow', 7)) == 2
+
+
+@pytest.mark.parametrize('kind', ['cache', 'fanout'])
+def test_async_memoize_stampede_computes_once_then_recomputes_early_in_a_task(tmp_path, kind, monkeypatch):
+    cache = dc.Cache(str(tmp_path)) if kind == 'cache' else dc.FanoutCache(str(tmp_path), shards=2)
+    calls = []
+
+    @dc.memoize_stampede(cache, expire=5, beta=1)
+    async def slow(x):
+        calls.append(x)
+        await asyncio.sleep(0.05)
+        return x * 2
+
+    assert asyncio.iscoroutinefunction(slow)
+    key = slow.__cache_key__(21)
+
+    async def first_calls(executor):
+        return await asyncio.gather(*(slow(21) for _ in range(20)))
+
+    results, _ = run(first_calls)
+    assert results == [42] * 20 and calls == [21]
+    (value, delta), expire_time = cache.get(key, expire_time=True)
+    assert value == 42 and 0.04 < delta < 2 and expire_time > time.time() + 2
+
+    # Early recomputation: random() near 0 makes -delta*beta*log(random()) exceed the ttl.
+    # Every caller still gets the cached value at once; one task recomputes and stores.
+    monkeypatch.setattr(random, 'random', lambda: 1e-300)
+
+    async def near_expiry(executor):
+        start = time.monotonic()
+        got = await asyncio.gather(*(slow(21) for _ in range(5)))
+        waited = time.monotonic() - start
+        await asyncio.sleep(0.3)  # the background task's computation
+        return got, waited
+
+    (got, waited), _ = run(near_expiry)
+    assert got == [42] * 5 and waited < 0.05
+    assert calls == [21, 21], 'one early recomputation for five callers'
+    (value, _), new_expire = cache.get(key, expire_time=True)
+    assert value == 42 and new_expire > expire_time
+
+
+def test_async_memoize_stampede_shares_errors(tmp_path):
+    cache = dc.Cache(str(tmp_path))
+    calls = []
+
+    @dc.memoize_stampede(cache, expire=10)
+    async def failing(x):
+        calls.append(x)
+        await asyncio.sleep(0.02)
+        raise ValueError(x)
+
+    async def main(executor):
+        return await asyncio.gather(*(failing(1) for _ in range(4)), return_exceptions=True)
+
+    errors, _ = run(main)
+    assert all(isinstance(e, ValueError) for e in errors) and calls == [1]
+    assert len(cache) == 0
 
 
 def test_attempt_reports_a_refused_wait(tmp_path):
