@@ -37,9 +37,10 @@ import Testing
         while !first.isFinished { usleep(1000) }
     }
 
-    /// A write waiting for another process's lock does not hold this process's reads up
-    /// (it waited holding the state lock, so every read waited as long).
-    @Test func readsGoOnWhileAWriterWaitsForAnotherProcess() throws {
+    /// A write or a transaction waiting for another process's lock does not hold this
+    /// process's reads up (each waited holding the state lock, so every read waited as long).
+    @Test(arguments: ["set", "transaction"])
+    func readsGoOnWhileAWriterWaitsForAnotherProcess(_ write: String) throws {
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }
         let c = try DiskCache(directory: dir)
@@ -49,7 +50,11 @@ import Testing
         let writeStarted = DispatchSemaphore(value: 0), writeDone = DispatchSemaphore(value: 0), readDone = DispatchSemaphore(value: 0)
         Thread {
             writeStarted.signal()
-            try! c.set("b", int: 2)
+            if write == "set" {
+                try! c.set("b", int: 2)
+            } else {
+                try! c.transact { try c.set("b", int: 2) }
+            }
             writeDone.signal()
         }.start()
         writeStarted.wait()

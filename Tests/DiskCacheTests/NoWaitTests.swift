@@ -103,6 +103,33 @@ import Testing
         #expect(try c.get("big")?.value.count == 5000)
     }
 
+    @Test func pullAndPeekitemPastExpiredItemsToAValueFileRefuseBeforeRemovingThem() throws {
+        let dir = makeTempDirectory()
+        defer { removeDirectory(dir) }
+        let c = try DiskCache(directory: dir, minFileSize: 1000)
+        try c.updateSetting(SettingName.cullLimit, .int(0))   // writes leave expired items alone
+        let past = wallClock() - 10
+        for n in 0..<3 {
+            _ = try [UInt8(n)].withUnsafeBytes { try c.push(prefix: "q", side: .back, kind: .blob, value: $0, expireTime: past) }
+        }
+        _ = try c.push([UInt8](repeating: 7, count: 5000), prefix: "q")
+        let waits = NoWait.unrefusedWaits
+        #expect(isWouldBlock { try c.withoutWaiting { _ = try c.pull(prefix: "q") } })
+        #expect(isWouldBlock { try c.withoutWaiting { _ = try c.peekItem(last: false) { k, _ in k } } })
+        #expect(NoWait.unrefusedWaits == waits, "refused before the expired items were removed")
+        #expect(try c.count() == 4)
+        #expect(try c.pull(prefix: "q")?.1.value.count == 5000)
+        #expect(try c.count() == 0, "the expired items went with the pull")
+        // No file at the end of the walk: in the mode, the expired items go and the live one comes.
+        for n in 0..<3 {
+            _ = try [UInt8(n)].withUnsafeBytes { try c.push(prefix: "r", side: .back, kind: .blob, value: $0, expireTime: past) }
+        }
+        _ = try c.push([42], prefix: "r")
+        #expect(try c.withoutWaiting { try c.pull(prefix: "r")?.1.value } == [42])
+        #expect(NoWait.unrefusedWaits == waits)
+        #expect(try c.count() == 0)
+    }
+
     @Test func valueFilesLetGoOfAreRemovedLater() throws {
         let dir = makeTempDirectory()
         defer { removeDirectory(dir) }

@@ -133,13 +133,6 @@ extension DiskCache {
         }
     }
 
-    /// Takes the other processes' lock with the state lock held (transactions).
-    func acquireExclusive(_ deadline: Double?) throws {
-        let log = try openLog()
-        try lockWriters(log, deadline)
-        try enterExclusive(log)
-    }
-
     /// With both locks held: the log made trustworthy and the index brought up to date;
     /// on failure the other processes' lock is released.
     func enterExclusive(_ log: LogStore) throws {

@@ -89,6 +89,10 @@ extension DiskCache {
         }
         return try withWriting {
             index.trackQueue(prefix)
+            if NoWait.isActive, let numbers = index.queueNumbers(prefix)?.values {
+                let ordered = side == .front ? AnySequence(numbers) : AnySequence(numbers.reversed())
+                try refuseIfFirstLiveIsInFile(ordered.lazy.compactMap { n in DiskCache.queueKey(prefix, n).withRef { self.index.find($0) } })
+            }
             while true {
                 guard let numbers = index.queueNumbers(prefix),
                       let n = side == .front ? numbers.first : numbers.last else { return nil }
@@ -114,17 +118,10 @@ extension DiskCache {
     /// `peekitem`), removing expired items met on the way. Nil if the cache is empty.
     public func peekItem<R>(last: Bool, _ body: (StoredKey, ItemView) throws -> R) throws -> R? {
         if isReadOnly {
-            return try withReading {
-                var cursor: Int64? = nil
-                while true {
-                    let page = index.rowPage(after: cursor, bound: Int64.max, reverse: last, limit: 64)
-                    guard let end = page.last else { return nil }
-                    if let r = try peekReadOnly(page, body) { return r }
-                    cursor = index.table.entries[end].rowid
-                }
-            }
+            return try withReading { try peekReadOnly(rowOrder(reverse: last), body) }
         }
         return try withWriting {
+            if NoWait.isActive { try refuseIfFirstLiveIsInFile(rowOrder(reverse: last)) }
             while true {
                 guard let i = index.endOfRowOrder(last: last) else { return nil }
                 let e = index.table.entries[i]
@@ -140,6 +137,36 @@ extension DiskCache {
                 if let r { return r }
                 deleteEntry(i)
             }
+        }
+    }
+
+    /// Entry numbers in insertion order (or reversed), a page at a time.
+    private func rowOrder(reverse: Bool) -> some Sequence<Int> {
+        var page: [Int] = []
+        var position = 0
+        var cursor: Int64? = nil
+        return AnyIterator { () -> Int? in
+            if position == page.count {
+                page = self.index.rowPage(after: cursor, bound: Int64.max, reverse: reverse, limit: 64)
+                position = 0
+                guard let end = page.last else { return nil }
+                cursor = self.index.table.entries[end].rowid
+            }
+            position += 1
+            return page[position - 1]
+        }
+    }
+
+    /// In "attempt without waiting" mode, refuses before anything changes when the first live
+    /// one of `candidates` keeps its value in a file: reading it refuses, and if expired items
+    /// before it had been removed by then, rolling that back would wait.
+    private func refuseIfFirstLiveIsInFile(_ candidates: some Sequence<Int>) throws {
+        for i in candidates {
+            let e = index.table.entries[i]
+            if e.isExpired(at: wallClock()) { continue }
+            guard let external = try withEntryRecord(e, { $0?.header.isExternal }) else { continue }
+            if external { throw NoWait.error("reading a value file") }
+            return
         }
     }
 

@@ -34,15 +34,30 @@ extension DiskCache {
         if NoWait.isActive && !writer.isHeldByCurrentThread { throw NoWait.error("a transaction") }
         try checkFork()
         let deadline = try enterWriter()
-        mutex.lock()
+        // The other processes' lock is waited for with the state lock released, as a single
+        // write does: this process's reads go on meanwhile.
+        let locked: LogStore?
+        do { locked = try lockOtherProcesses(deadline) } catch {
+            writer.release()
+            throw error
+        }
+        do { try mutex.lockUnlessRefused() } catch {
+            locked?.writers.unlock()
+            writer.release()
+            throw error
+        }
         defer { mutex.unlock() }
-        do {
-            try prepare()
-            if transactionDepth > 0 {
-                transactionDepth += 1
-                return
+        guard let locked else {
+            // This thread holds the lock already: it joins its own transaction.
+            guard transactionDepth > 0 else {
+                writer.release()
+                throw DiskCacheError(.invalidArgument, "Cannot begin a transaction inside a write to the cache at '\(directory)'")
             }
-            try acquireExclusive(deadline)
+            transactionDepth += 1
+            return
+        }
+        do {
+            try enterExclusive(locked)
         } catch {
             writer.release()
             throw error
