@@ -36,10 +36,13 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // What both test targets share (not a product).
+        .target(name: "IntegrationTestSupport", path: "Tests/IntegrationTestSupport"),
         .testTarget(
             name: "DiskCacheVaporTests",
             dependencies: [
                 "DiskCacheVapor",
+                "IntegrationTestSupport",
                 .product(name: "VaporTesting", package: "vapor"),
             ]
         ),
@@ -47,6 +50,7 @@ let package = Package(
             name: "DiskCacheHummingbirdTests",
             dependencies: [
                 "DiskCacheHummingbird",
+                "IntegrationTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
             ]

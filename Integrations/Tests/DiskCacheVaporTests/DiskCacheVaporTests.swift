@@ -2,27 +2,13 @@ import DiskCache
 import DiskCacheKit
 import DiskCacheVapor
 import Foundation
-import Synchronization
+import IntegrationTestSupport
 import Testing
 import VaporTesting
 
-/// How many times a route computed its response.
-final class Counter: Sendable {
-    private let count = Mutex(0)
-    var value: Int { count.withLock { $0 } }
-    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
-}
-
-struct Profile: Codable, Equatable, Sendable {
-    var name: String
-    var visits: Int
-}
-
 /// A fresh directory under the system's temporary directory, removed after `body`.
 func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws -> R {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dcvapor-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url.path)
+    try await withTemporaryDirectory(prefix: "dcvapor", body)
 }
 
 /// An app whose `/report` route computes its body once per `ttl` and caches it.
