@@ -351,7 +351,10 @@ extension DiskCache {
         var keyKind = key.kind
         let keyBytes = key.bytes
         var converted: UInt64 = 0
-        if let i = index.find(key) {
+        // Looked up once: the record's key has the same identity (a converted number too), so
+        // applying it reuses this (hash, entry) instead of hashing and probing twice more.
+        let known = index.lookup(key)
+        if let i = known.entry {
             let existing = index.table[i]
             h.rowid = existing.rowid
             // The stored key keeps the form it was first stored in (SQLite's UPDATE keeps the
@@ -367,9 +370,9 @@ extension DiskCache {
         let tagBytes = tag?.bytes ?? UnsafeRawBufferPointer(start: nil, count: 0)
         let replaced: Entry?
         if keyKind != key.kind {
-            replaced = withUnsafeBytes(of: &converted) { appendRecord(h, key: UnsafeRawBufferPointer($0), tag: tagBytes, value: payload) }
+            replaced = withUnsafeBytes(of: &converted) { appendRecord(h, key: UnsafeRawBufferPointer($0), tag: tagBytes, value: payload, known: known) }
         } else {
-            replaced = appendRecord(h, key: keyBytes, tag: tagBytes, value: payload)
+            replaced = appendRecord(h, key: keyBytes, tag: tagBytes, value: payload, known: known)
         }
         discard(replaced)
     }

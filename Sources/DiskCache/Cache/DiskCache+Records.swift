@@ -4,7 +4,7 @@ extension DiskCache {
     /// Appends a record to the running write and applies it to the index at once, so later
     /// operations in the same write see it. Returns the entry it replaced or removed.
     @discardableResult
-    func appendRecord(_ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Entry? {
+    func appendRecord(_ header: RecordHeader, key: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), known: ShardIndex.Lookup? = nil) -> Entry? {
         let start = pending.count
         RecordHeader.append(header, key: key, tag: tag, value: value, to: &pending, salt: log?.salt ?? 0, base: applied.end)
         var h = header
@@ -13,7 +13,7 @@ extension DiskCache {
         h.valueLength = value.count
         let offset = applied.end + Int64(start)
         return pending.withUnsafeBytes { raw in
-            index.apply(RecordView(h, UnsafeRawBufferPointer(rebasing: raw[start...]))!, offset: offset)
+            index.apply(RecordView(h, UnsafeRawBufferPointer(rebasing: raw[start...]))!, offset: offset, known: known)
         }
     }
 

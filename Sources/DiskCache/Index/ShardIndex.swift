@@ -32,7 +32,22 @@ struct ShardIndex {
 
     @inline(__always)
     func find(_ key: KeyRef) -> Int? {
-        key.withIdentity { cls, bytes in table.find(cls, bytes, hash: table.hash(cls, bytes)) }
+        lookup(key).entry
+    }
+
+    /// Where a key stands in the table: its hash, and its entry if present. A writer that
+    /// looked a key up passes this on to `apply`, which then neither hashes nor probes again;
+    /// valid until the index next changes.
+    struct Lookup {
+        let hash: UInt64
+        let entry: Int?
+    }
+
+    func lookup(_ key: KeyRef) -> Lookup {
+        key.withIdentity { cls, bytes in
+            let hash = table.hash(cls, bytes)
+            return Lookup(hash: hash, entry: table.find(cls, bytes, hash: hash))
+        }
     }
 
     static func isValid(_ item: StampQueue.Item, in table: KeyTable, access: Bool) -> Bool {
@@ -44,12 +59,15 @@ struct ShardIndex {
 
     /// Applies one record: the single place where records change the index, used by replay,
     /// tailing and the writer itself. Returns the entry a put replaced or a delete removed.
+    ///
+    /// `known` is `lookup` of the record's key made since the index last changed, if the
+    /// caller has one.
     @discardableResult
-    mutating func apply(_ r: RecordView, offset: Int64) -> Entry? {
+    mutating func apply(_ r: RecordView, offset: Int64, known: Lookup? = nil) -> Entry? {
         let h = r.header
         switch h.kind {
         case .put:
-            return applyPut(r, offset: offset)
+            return applyPut(r, offset: offset, known: known ?? lookup(r.keyRef))
         case .delete:
             return applyDelete(r.keyRef)
         case .touch:
@@ -70,7 +88,7 @@ struct ShardIndex {
 
     /// Applies a put; returns the entry it replaced, if any (its external file is now garbage).
     @discardableResult
-    private mutating func applyPut(_ r: RecordView, offset: Int64) -> Entry? {
+    private mutating func applyPut(_ r: RecordView, offset: Int64, known: Lookup) -> Entry? {
         let h = r.header
         let key = r.keyRef
         var e = Entry()
@@ -91,7 +109,7 @@ struct ShardIndex {
         maxRowid = max(maxRowid, h.rowid)
         var replaced: Entry?
         let index: Int
-        if let i = find(key) {
+        if let i = known.entry {
             replaced = table[i]
             volume -= table[i].volume
             liveRecordBytes -= Int64(table[i].recordLength)
@@ -104,7 +122,7 @@ struct ShardIndex {
             table[i] = e
             index = i
         } else {
-            index = key.withIdentity { cls, bytes in table.insert(cls, bytes, hash: table.hash(cls, bytes), entry: e) }
+            index = key.withIdentity { cls, bytes in table.insert(cls, bytes, hash: known.hash, entry: e) }
             rowOrderNoteInsert(index, rowid: e.rowid)
             queueNoteInsert(key)
         }
