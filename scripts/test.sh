@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the Swift engine's (swift test), the integration package's (swift test in
+# Runs every test: the Swift engine's (swift test) and its documentation's examples
+# (scripts/doc_snippets.py), the integration package's (swift test in
 # Integrations/: Vapor and Hummingbird drivers; it builds both frameworks, ~10 min when cold)
 # and, once the Python package is installed, the Python package's (pytest).
 set -euo pipefail
@@ -20,6 +21,8 @@ swift_tests() {
 }
 
 swift_tests . /tmp/diskcache-swift-test.log
+echo "== Swift examples in the README and DocC =="
+python3 scripts/doc_snippets.py   # type-checks them against the modules swift test built
 swift_tests Integrations /tmp/diskcache-swift-test-integrations.log
 
 if [ -d tests/python ]; then
