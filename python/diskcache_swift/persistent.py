@@ -312,7 +312,7 @@ class Deque(KeepsOpenOptions, Sequence, _ClosingCache):
             yield
 
 
-class Index(MutableMapping, _ClosingCache):
+class Index(KeepsOpenOptions, MutableMapping, _ClosingCache):
     """Persistent mutable mapping with insertion order iteration."""
 
     def __init__(self, *args, **kwargs):
@@ -335,6 +335,10 @@ class Index(MutableMapping, _ClosingCache):
         self._cache = cache
         self._update(*args, **kwargs)
         return self
+
+    @property
+    def _open_options(self):  # what pickling keeps beside the directory: _pickling
+        return {'read_only': True} if self._cache.read_only else {}
 
     @property
     def cache(self):
@@ -423,7 +427,12 @@ class Index(MutableMapping, _ClosingCache):
         return self.directory
 
     def __setstate__(self, state):
-        self.__init__(state)
+        options = self._unpickled_options()
+        if options:
+            # Index takes items as keywords: a read-only one is opened as fromcache opens it.
+            self._cache = Cache(state, eviction_policy='none', **options)
+        else:
+            self.__init__(state)
 
     def __eq__(self, other):
         if len(self) != len(other):

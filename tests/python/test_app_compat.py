@@ -97,7 +97,7 @@ def test_pickle_keeps_the_open_options(directory):
         c.close()
 
 
-def test_pickle_keeps_read_only_for_subclass_fanout_and_deque(directory):
+def test_pickle_keeps_read_only_for_subclass_fanout_deque_and_index(directory):
     typed = OurTypedCache(os.path.join(directory, 'c'), type='links')
     typed['k'] = 1
     typed_reader = pickle.loads(pickle.dumps(OurTypedCache(typed.directory, type='x', read_only=True)))
@@ -117,6 +117,12 @@ def test_pickle_keeps_read_only_for_subclass_fanout_and_deque(directory):
     assert pickle.loads(pickle.dumps(from_cache)).cache.read_only
     assert pickle.loads(pickle.dumps(deque)).cache.read_only is False
     assert list(deque) == [1, 2]
+    index = diskcache_swift.Index(os.path.join(directory, 'i'), {'a': 1})
+    index_reader = pickle.loads(pickle.dumps(diskcache_swift.Index.fromcache(diskcache_swift.Cache(index.directory, read_only=True))))
+    assert dict(index_reader) == {'a': 1} and index_reader.cache.read_only
+    with pytest.raises(diskcache_swift.ReadOnlyError):
+        index_reader['b'] = 2
+    assert pickle.loads(pickle.dumps(index)).cache.read_only is False
 
 
 @pytest.mark.parametrize('mod', MODULES)
