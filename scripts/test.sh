@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift engine's (swift test) and its documentation's examples
 # (scripts/doc_snippets.py), the integration package's (swift test in
-# Integrations/: Vapor and Hummingbird drivers; it builds both frameworks, ~10 min when cold)
+# Integrations/: Vapor and Hummingbird drivers; it builds both frameworks, ~12 min when cold)
 # and, once the Python package is installed, the Python package's (pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -32,8 +32,13 @@ def _sequence_comparison(compare, description):
     return method
 
 
-class _ClosingCache:
-    """close() and ``with`` for Deque and Index (diskcache_swift additions, issue 11)."""
+class _ClosingCache(KeepsOpenOptions):
+    """What Deque and Index share as wrappers of a Cache (diskcache_swift additions): close(),
+    ``with``, and the open option pickling keeps beside their state (_pickling)."""
+
+    @property
+    def _open_options(self):
+        return {'read_only': True} if self._cache.read_only else {}
 
     def close(self):
         """Close the underlying cache's files; the next use reopens them."""
@@ -46,7 +51,7 @@ class _ClosingCache:
         self.close()
 
 
-class Deque(KeepsOpenOptions, Sequence, _ClosingCache):
+class Deque(Sequence, _ClosingCache):
     """Persistent sequence with double-ended queue semantics."""
 
     def __init__(self, iterable=(), directory=None, maxlen=None, read_only=False):
@@ -64,10 +69,6 @@ class Deque(KeepsOpenOptions, Sequence, _ClosingCache):
         self._maxlen = float('inf') if maxlen is None else maxlen
         self._extend(iterable)
         return self
-
-    @property
-    def _open_options(self):  # what pickling keeps beside (directory, maxlen): _pickling
-        return {'read_only': True} if self._cache.read_only else {}
 
     @property
     def cache(self):
@@ -312,7 +313,7 @@ class Deque(KeepsOpenOptions, Sequence, _ClosingCache):
             yield
 
 
-class Index(KeepsOpenOptions, MutableMapping, _ClosingCache):
+class Index(MutableMapping, _ClosingCache):
     """Persistent mutable mapping with insertion order iteration."""
 
     def __init__(self, *args, **kwargs):
@@ -335,10 +336,6 @@ class Index(KeepsOpenOptions, MutableMapping, _ClosingCache):
         self._cache = cache
         self._update(*args, **kwargs)
         return self
-
-    @property
-    def _open_options(self):  # what pickling keeps beside the directory: _pickling
-        return {'read_only': True} if self._cache.read_only else {}
 
     @property
     def cache(self):

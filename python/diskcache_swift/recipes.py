@@ -204,15 +204,15 @@ def memoize_stampede(cache, expire, name=None, typed=False, tag=None, beta=1, ig
     def decorator(func):
         base = (full_name(func),) if name is None else (name,)
 
+        def __cache_key__(*args, **kwargs):
+            return args_to_key(base, args, kwargs, typed, ignore)
+
         # --- asyncio (diskcache_swift): an async def gets an async wrapper that recomputes in
         # a task of its loop (see _asyncio.memoize_stampede_async). ---
         if _is_coroutine_function(func):
             from ._asyncio import memoize_stampede_async
 
-            def key_of(*args, **kwargs):
-                return args_to_key(base, args, kwargs, typed, ignore)
-
-            return memoize_stampede_async(cache, func, key_of, expire, tag, beta)
+            return memoize_stampede_async(cache, func, __cache_key__, expire, tag, beta)
         # --- end asyncio ---
 
         def timed(*args, **kwargs):
@@ -242,9 +242,6 @@ def memoize_stampede(cache, expire, name=None, typed=False, tag=None, beta=1, ig
             pair = timed(*args, **kwargs)
             cache.set(key, pair, expire=expire, tag=tag, retry=True)
             return pair[0]
-
-        def __cache_key__(*args, **kwargs):
-            return args_to_key(base, args, kwargs, typed, ignore)
 
         wrapper.__cache_key__ = __cache_key__
         return wrapper

@@ -317,11 +317,14 @@ def test_async_memoize_errors_and_cancellation(tmp_path):
 def test_async_memoize_stampede_computes_once_then_recomputes_early_in_a_task(tmp_path, kind, monkeypatch):
     cache = dc.Cache(str(tmp_path)) if kind == 'cache' else dc.FanoutCache(str(tmp_path), shards=2)
     calls = []
+    gate = {}  # while it holds an Event, computations wait for it
 
     @dc.memoize_stampede(cache, expire=5, beta=1)
     async def slow(x):
         calls.append(x)
         await asyncio.sleep(0.05)
+        if 'event' in gate:
+            await gate['event'].wait()
         return x * 2
 
     assert asyncio.iscoroutinefunction(slow)
@@ -333,21 +336,26 @@ def test_async_memoize_stampede_computes_once_then_recomputes_early_in_a_task(tm
     results, _ = run(first_calls)
     assert results == [42] * 20 and calls == [21]
     (value, delta), expire_time = cache.get(key, expire_time=True)
-    assert value == 42 and 0.04 < delta < 2 and expire_time > time.time() + 2
+    assert value == 42 and delta >= 0.04 and expire_time is not None
 
     # Early recomputation: random() near 0 makes -delta*beta*log(random()) exceed the ttl.
-    # Every caller still gets the cached value at once; one task recomputes and stores.
+    # Every caller gets the cached value while the one recomputation is held at the gate.
     monkeypatch.setattr(random, 'random', lambda: 1e-300)
 
     async def near_expiry(executor):
-        start = time.monotonic()
-        got = await asyncio.gather(*(slow(21) for _ in range(5)))
-        waited = time.monotonic() - start
-        await asyncio.sleep(0.3)  # the background task's computation
-        return got, waited
+        gate['event'] = asyncio.Event()
+        got = await asyncio.wait_for(asyncio.gather(*(slow(21) for _ in range(5))), 30)
+        held = cache.get(key, expire_time=True)[1]
+        gate['event'].set()
+        for _ in range(3000):  # until the background task has stored its result
+            if cache.get(key, expire_time=True)[1] != held:
+                break
+            await asyncio.sleep(0.01)
+        return got, held
 
-    (got, waited), _ = run(near_expiry)
-    assert got == [42] * 5 and waited < 0.05
+    (got, held), _ = run(near_expiry)
+    assert got == [42] * 5
+    assert held == expire_time, 'the callers did not wait for the recomputation'
     assert calls == [21, 21], 'one early recomputation for five callers'
     (value, _), new_expire = cache.get(key, expire_time=True)
     assert value == 42 and new_expire > expire_time

@@ -43,6 +43,7 @@ struct ShardIndex {
         let entry: Int?
     }
 
+    @inline(__always)
     func lookup(_ key: KeyRef) -> Lookup {
         key.withIdentity { cls, bytes in
             let hash = table.hash(cls, bytes)
